@@ -1,0 +1,5 @@
+"""`python -m pipeline` runs the same command line as `mcp-analytics`."""
+
+from pipeline.cli import main
+
+main()

@@ -1,0 +1,161 @@
+"""The command line: parse options, make one library call, echo a summary.
+
+Only the project's own errors become exit codes (SPEC §4); anything else is a bug and
+keeps its traceback (shown with --debug).
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from pipeline.config import EtlConfig
+from pipeline.errors import BadInvocation, PipelineError, SourceMissing
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def exits_cleanly(func: F) -> F:
+    """Turn the project's errors into one line on stderr and their exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PipelineError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _Group(click.Group):
+    """Usage errors (bad options) exit 2 with click's one-line message, as SPEC §4 wants."""
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mcp-analytics")
+def main() -> None:
+    """mcp-analytics: typed analytics from the Kaimon / MCPRepl.jl proxy log."""
+
+
+@main.command()
+@click.argument("source_db", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--target",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Database for the analytics tables (default: the source database itself).",
+)
+@click.option("--full", is_flag=True, help="Rebuild every analytics table from the first row.")
+@click.option(
+    "--pending-timeout",
+    "pending_timeout_s",
+    type=click.IntRange(min=1),
+    default=300,
+    show_default=True,
+    help="Seconds after which an unanswered call counts as a timeout.",
+)
+@click.option(
+    "--batch-rows",
+    type=click.IntRange(min=100),
+    default=50_000,
+    show_default=True,
+    help="Interactions read per batch (bounds memory, never the results).",
+)
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@exits_cleanly
+def etl(
+    source_db: Path,
+    target: Path | None,
+    full: bool,
+    pending_timeout_s: int,
+    batch_rows: int,
+    quiet: bool,
+) -> None:
+    """Build the analytics tables from SOURCE_DB, incrementally from the last run."""
+    from pipeline.run import run
+    from pipeline.summary import print_summary
+
+    if target is not None and target.exists() and target.is_dir():
+        msg = f"target {target} is a directory; give a database file path"
+        raise BadInvocation(msg)
+    if target is not None and not target.parent.exists():
+        msg = f"the folder of target {target} does not exist; create it first"
+        raise BadInvocation(msg)
+    config = EtlConfig(
+        source=source_db,
+        target=target if target is not None else source_db,
+        full=full,
+        pending_timeout_ms=pending_timeout_s * 1000,
+        batch_rows=batch_rows,
+        quiet=quiet,
+    )
+    summary = run(config)
+    if not quiet:
+        print_summary(config, summary)
+
+
+@main.group()
+def errors() -> None:
+    """Work with the errors table."""
+
+
+@errors.command("resolve")
+@click.argument("error_id", type=int)
+@click.option("--notes", required=True, help="What was done about it.")
+@click.option(
+    "--db",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The database holding the analytics tables.",
+)
+@exits_cleanly
+def errors_resolve(error_id: int, notes: str, db: Path) -> None:
+    """Mark error ERROR_ID resolved; the resolution survives every later run."""
+    from pipeline.resolutions import resolve_error
+
+    if not db.exists():
+        msg = f"database {db} does not exist; give the database the ETL wrote"
+        raise SourceMissing(msg)
+    key = resolve_error(db, error_id, notes)
+    click.echo(f"error {error_id} ({key}) marked resolved")
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The SQLite file to create (must not exist).")
+@click.option("--calls", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Number of tools/call requests to generate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--truth", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the ground truth of every call as JSON.")
+@click.option("--consistent-sessions", is_flag=True,
+              help="Log request rows under the client's real session id (no producer quirk).")
+@exits_cleanly
+def demo(out: Path, calls: int, seed: int, truth: Path | None, consistent_sessions: bool) -> None:
+    """Write a realistic demo producer database (deterministic per seed)."""
+    from pipeline.demo import generate_demo
+
+    if out.exists():
+        msg = f"{out} already exists; remove it or choose another --out"
+        raise BadInvocation(msg)
+    if not out.parent.exists():
+        msg = f"the folder of {out} does not exist; create it first"
+        raise BadInvocation(msg)
+    try:
+        stats = generate_demo(
+            out, calls=calls, seed=seed, truth=truth, consistent_sessions=consistent_sessions
+        )
+    except sqlite3.Error as exc:
+        msg = f"cannot write {out}: {exc}"
+        raise PipelineError(msg) from exc
+    click.echo(
+        f"wrote {out}: {stats.calls} calls, {stats.interactions} interactions, "
+        f"{stats.events} events (newest {stats.newest_timestamp})"
+    )

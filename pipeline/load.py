@@ -1,0 +1,209 @@
+"""Write the analytics: stage each batch on disk, then apply it in one short transaction.
+
+Batches are written to a staging SQLite file beside the target, so memory does not grow
+with the run and the target is locked only for the final copy (the target is often the
+live source itself, whose producer drops rows when it cannot get the write lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.errors import TargetError
+from pipeline.queries import sql
+
+# Staged tables and their columns, in the order the frames are written.
+STAGED: dict[str, tuple[str, ...]] = {
+    "client_map": (
+        "session_id",
+        "client_name",
+        "target_repl",
+        "capabilities",
+        "initialized_at",
+        "event_id",
+    ),
+    "executions": (
+        "session_id",
+        "request_id",
+        "tool_name",
+        "tool_method",
+        "request_time",
+        "input_size",
+        "argument_count",
+        "arguments",
+        "interaction_request_id",
+        "source_session_id",
+        "client_name",
+        "request_id_type",
+        "request_id_json",
+        "route",
+        "is_proxy_tool",
+        "request_date",
+    ),
+    "requests": (
+        "interaction_id",
+        "id_json",
+        "method",
+        "session_id",
+        "source_session_id",
+        "client_name",
+        "route",
+        "request_time",
+        "input_size",
+        "params",
+    ),
+    "execution_responses": (
+        "interaction_request_id",
+        "interaction_response_id",
+        "response_time",
+        "duration_ms",
+        "output_size",
+        "result_type",
+        "result_summary",
+        "error_code",
+        "has_structured_content",
+        "status",
+    ),
+    "request_responses": (
+        "interaction_request_id",
+        "interaction_response_id",
+        "response_time",
+        "output_size",
+        "response_is_error",
+    ),
+    "execution_cancels": (
+        "interaction_request_id",
+        "interaction_cancel_id",
+        "cancel_time",
+        "cancel_reason",
+    ),
+    "errors": (
+        "session_id",
+        "timestamp",
+        "error_type",
+        "error_code",
+        "error_category",
+        "tool_name",
+        "method",
+        "request_id",
+        "message",
+        "stack_trace",
+        "client_info",
+        "input_that_caused_error",
+        "interaction_id",
+        "event_id",
+        "error_key",
+        "error_source",
+        "interaction_request_id",
+        "source_session_id",
+    ),
+    "rejects": ("source_table", "source_id", "reason", "excerpt"),
+}
+
+
+def _statements(text: str) -> list[str]:
+    """Split a queries/ file into statements (our files never put ';' inside strings)."""
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in body.split(";") if s.strip()]
+
+
+class Staging:
+    """A scratch SQLite file that collects one run's output rows batch by batch."""
+
+    def __init__(self, directory: Path) -> None:
+        fd, name = tempfile.mkstemp(prefix=".mcp-analytics-", suffix=".staging.db", dir=directory)
+        os.close(fd)
+        self.path = Path(name)
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode = OFF")
+        self.conn.execute("PRAGMA synchronous = OFF")
+        for table, columns in STAGED.items():
+            self.conn.execute(f"CREATE TABLE {table} ({', '.join(columns)})")
+        self.counts: dict[str, int] = dict.fromkeys(STAGED, 0)
+
+    def append(self, table: str, frame: pl.DataFrame) -> None:
+        if frame.is_empty():
+            return
+        columns = STAGED[table]
+        marks = ", ".join("?" for _ in columns)
+        self.conn.execute("BEGIN")
+        self.conn.executemany(
+            f"INSERT INTO {table} VALUES ({marks})", frame.select(columns).iter_rows()
+        )
+        self.conn.execute("COMMIT")
+        self.counts[table] += frame.height
+
+    def close(self) -> None:
+        self.conn.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def open_target(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """Open (creating if needed) the target and make sure the analytics schema exists."""
+    try:
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in _statements(sql("schema")):
+            conn.execute(statement)
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        msg = f"cannot write target {path}: {exc}; check the path, its permissions and free space"
+        raise TargetError(msg) from exc
+    return conn
+
+
+def read_metadata(conn: sqlite3.Connection) -> dict[str, str]:
+    return {k: v for k, v in conn.execute("SELECT key, value FROM etl_metadata")}
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection, staging: Staging) -> Iterator[sqlite3.Connection]:
+    """The run's one write transaction on the target, with the staged rows attached."""
+    try:
+        conn.execute("ATTACH DATABASE ? AS stg", (str(staging.path),))
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        msg = f"cannot lock the target for writing: {exc}"
+        raise TargetError(msg) from exc
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.execute("DETACH DATABASE stg")
+
+
+def apply_run(
+    conn: sqlite3.Connection,
+    *,
+    settled_iid: int,
+    events_wm: int,
+    newest_ts: str | None,
+    pending_timeout_ms: int,
+    metadata: Mapping[str, str | int | None],
+) -> None:
+    """Inside write_transaction: roll back the provisional tail, apply, finish, watermark."""
+    for statement in _statements(sql("load_rollback")):
+        conn.execute(statement, {"settled_iid": settled_iid, "events_wm": events_wm})
+    for statement in _statements(sql("load_apply")):
+        conn.execute(statement)
+    params = {"newest_ts": newest_ts, "pending_timeout_ms": pending_timeout_ms}
+    for statement in _statements(sql("load_finish")):
+        conn.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    conn.executemany(
+        "INSERT INTO etl_metadata (key, value, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        [(k, None if v is None else str(v), now) for k, v in metadata.items()],
+    )

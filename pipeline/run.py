@@ -1,0 +1,494 @@
+"""run(config) -> RunSummary: the one place that sequences a run.
+
+source (validate, bounds) → events (client map, proxy errors) → interactions in id-range
+batches (decode, resolve, pair, outcomes; staged on disk) → one write transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from pipeline.config import EtlConfig
+from pipeline.load import Staging, apply_run, open_target, read_metadata, write_transaction
+from pipeline.queries import sql
+from pipeline.source import SourceBounds, connect_source, read_bounds, validate_source
+from pipeline.transform.decode import TS_FORMAT, classify, rejects, ts_ms
+from pipeline.transform.outcomes import client_info, error_category, response_fields
+from pipeline.transform.pair import pair_responses
+from pipeline.transform.resolve import resolve_routes, resolve_sessions
+
+SCHEMA_VERSION = "1"
+TS_PY_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the CLI summary and the tests."""
+
+    mode: str
+    interactions_read: int = 0
+    events_read: int = 0
+    executions_new: int = 0
+    responses_paired: int = 0
+    errors_new: int = 0
+    rejects: dict[str, int] = field(default_factory=dict)
+    settled_interaction_id: int = 0
+    seconds: float = 0.0
+
+
+# The columns the pairing state keeps for each open request (answered later, maybe in
+# a later batch or run). Errors take their context from here.
+OPEN_COLUMNS = {
+    "request_iid": pl.Int64,
+    "id_key": pl.String,
+    "id_text": pl.String,
+    "route": pl.String,
+    "method": pl.String,
+    "tool_name": pl.String,
+    "session_id": pl.String,
+    "source_session_id": pl.String,
+    "client_name": pl.String,
+    "arguments": pl.String,
+    "ts_ms": pl.Int64,
+    "is_tool_call": pl.Boolean,
+}
+
+
+def run(config: EtlConfig) -> RunSummary:
+    started = time.perf_counter()
+    info = validate_source(config.source, config.busy_timeout_ms)
+    target = open_target(config.target, config.busy_timeout_ms)
+    try:
+        meta = read_metadata(target)
+        full = config.full or "interactions_settled_id" not in meta
+        settled_prev = 0 if full else int(meta["interactions_settled_id"])
+        events_wm = 0 if full else int(meta.get("events_max_id") or 0)
+        summary = RunSummary(mode="full" if full else "incremental")
+        src = connect_source(info)
+        staging = Staging(config.target.resolve().parent)
+        try:
+            bounds = read_bounds(src, info)
+            client_map = _client_map(target, full, events_wm)
+            client_map = _process_events(src, staging, bounds, events_wm, client_map, summary)
+            settled = settled_prev
+            if info.has_interactions:
+                settled = _process_interactions(
+                    src, staging, target, config, bounds, settled_prev, client_map, summary
+                )
+            summary.settled_interaction_id = settled
+            with write_transaction(target, staging) as conn:
+                apply_run(
+                    conn,
+                    settled_iid=settled_prev,
+                    events_wm=events_wm,
+                    newest_ts=bounds.newest_ts,
+                    pending_timeout_ms=config.pending_timeout_ms,
+                    metadata={
+                        "schema_version": SCHEMA_VERSION,
+                        "interactions_settled_id": settled,
+                        "interactions_max_id": bounds.interactions_max_id,
+                        "events_max_id": bounds.events_max_id,
+                        "newest_timestamp": bounds.newest_ts,
+                        "source": str(config.source.resolve()),
+                    },
+                )
+        finally:
+            staging.close()
+            src.close()
+    finally:
+        target.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _client_map(target: sqlite3.Connection, full: bool, events_wm: int) -> pl.DataFrame:
+    schema = {
+        "session_id": pl.String,
+        "client_name": pl.String,
+        "target_repl": pl.String,
+        "capabilities": pl.String,
+        "initialized_at": pl.String,
+        "event_id": pl.Int64,
+    }
+    if full:
+        return pl.DataFrame(schema=schema)
+    rows = target.execute(
+        "SELECT session_id, client_name, target_repl, capabilities, initialized_at, event_id "
+        "FROM etl_client_map WHERE event_id <= ?",
+        (events_wm,),
+    ).fetchall()
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _process_events(
+    src: duckdb.DuckDBPyConnection,
+    staging: Staging,
+    bounds: SourceBounds,
+    events_wm: int,
+    client_map: pl.DataFrame,
+    summary: RunSummary,
+) -> pl.DataFrame:
+    """Lifecycle and error events after the watermark: the client map and system errors."""
+    frame = src.execute(sql("source_events"), {"lo": events_wm, "hi": bounds.events_max_id}).pl()
+    summary.events_read = frame.height
+    if frame.is_empty():
+        return client_map
+    frame = frame.with_columns(ev_ts_ms=ts_ms("ts"))
+    bad = frame.filter(pl.col("data_invalid") | pl.col("ev_ts_ms").is_null())
+    staging.append(
+        "rejects",
+        bad.select(
+            source_table=pl.lit("events"),
+            source_id=pl.col("event_id"),
+            reason=pl.when(pl.col("ev_ts_ms").is_null())
+            .then(pl.lit("invalid_timestamp"))
+            .otherwise(pl.lit("invalid_json")),
+            excerpt=pl.col("data").str.slice(0, 200),
+        ),
+    )
+    good = frame.filter(~pl.col("data_invalid") & pl.col("ev_ts_ms").is_not_null())
+    new_map = good.filter(pl.col("event_type") == "session.initialized").select(
+        session_id=pl.col("event_session_id"),
+        client_name=pl.col("client_name"),
+        target_repl=pl.col("target_repl_id"),
+        capabilities=pl.col("capabilities"),
+        initialized_at=pl.col("ts"),
+        event_id=pl.col("event_id"),
+    )
+    # A session initialized twice keeps its latest facts.
+    new_map = new_map.sort("event_id").unique("session_id", keep="last", maintain_order=True)
+    staging.append("client_map", new_map)
+    merged = pl.concat([client_map.filter(~pl.col("session_id").is_in(new_map["session_id"].implode())), new_map])
+    errs = good.filter(pl.col("event_type") == "request.error").select(
+        session_id=pl.col("event_session_id"),
+        timestamp=pl.col("ts"),
+        error_type=pl.lit("system_error"),
+        error_code=pl.lit(None, pl.Int64),
+        error_category=pl.lit("unknown_error"),
+        tool_name=pl.lit(None, pl.String),
+        method=pl.col("method"),
+        request_id=pl.lit(None, pl.String),
+        message=pl.coalesce(
+            pl.col("error_message").str.split("\n").list.first(), pl.col("error_type"), pl.lit("")
+        ),
+        stack_trace=pl.col("error_message"),
+        client_info=pl.lit(None, pl.String),
+        input_that_caused_error=pl.lit(None, pl.String),
+        interaction_id=pl.lit(None, pl.Int64),
+        event_id=pl.col("event_id"),
+        error_key=pl.format("e:{}", pl.col("event_id")),
+        error_source=pl.lit("request_error_event"),
+        interaction_request_id=pl.lit(None, pl.Int64),
+        source_session_id=pl.col("event_session_id"),
+    )
+    staging.append("errors", errs)
+    summary.errors_new += errs.height
+    return merged
+
+
+def _open_requests(target: sqlite3.Connection, settled: int) -> pl.DataFrame:
+    """Requests still open as of the settled watermark (the state pairing carries)."""
+    rows = target.execute(sql("state_open_requests"), {"settled_iid": settled}).fetchall()
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            k: {"ts_ms": pl.String, "is_tool_call": pl.Int64}.get(k, v)
+            for k, v in OPEN_COLUMNS.items()
+        },
+        orient="row",
+    )
+    return frame.with_columns(ts_ms=ts_ms("ts_ms"), is_tool_call=pl.col("is_tool_call") == 1)
+
+
+def _shift(ts: str, ms: int) -> str:
+    moved = datetime.strptime(ts, TS_PY_FORMAT) + timedelta(milliseconds=ms)
+    return moved.strftime(TS_PY_FORMAT)[:-3]
+
+
+def _process_interactions(
+    src: duckdb.DuckDBPyConnection,
+    staging: Staging,
+    target: sqlite3.Connection,
+    config: EtlConfig,
+    bounds: SourceBounds,
+    settled_prev: int,
+    client_map: pl.DataFrame,
+    summary: RunSummary,
+) -> int:
+    """Read interactions after the settled watermark batch by batch; return the new one."""
+    open_reqs = _open_requests(target, settled_prev)
+    settle_point = bounds.newest_event_ts or bounds.newest_ts
+    settle_ms: int | None = None
+    if settle_point is not None:
+        settle_ms = int(
+            (datetime.strptime(settle_point, TS_PY_FORMAT) - datetime(1970, 1, 1)).total_seconds()
+            * 1000
+        ) - config.settle_ms
+    settled = settled_prev
+    lo = settled_prev
+    while lo < bounds.interactions_max_id:
+        hi = min(lo + config.batch_rows, bounds.interactions_max_id)
+        batch = src.execute(sql("source_interactions"), {"lo": lo, "hi": hi}).pl()
+        lo = hi
+        if batch.is_empty():
+            continue
+        summary.interactions_read += batch.height
+        rows = classify(batch.lazy()).collect()
+        rej = rejects(rows.lazy(), "interactions", "interaction_id", "excerpt").collect()
+        staging.append("rejects", rej)
+        for reason, count in rej.group_by("reason").len().iter_rows():
+            summary.rejects[reason] = summary.rejects.get(reason, 0) + count
+        good = rows.filter(pl.col("reject_reason").is_null())
+        if settle_ms is not None:
+            ripe = good.filter(pl.col("ts_ms") <= settle_ms)["interaction_id"].max()
+            if isinstance(ripe, int):
+                settled = max(settled, ripe)
+        context = _context_events(src, good, config, bounds)
+        open_reqs = _process_batch(good, context, client_map, open_reqs, staging, config, summary)
+    return settled
+
+
+def _context_events(
+    src: duckdb.DuckDBPyConnection, rows: pl.DataFrame, config: EtlConfig, bounds: SourceBounds
+) -> pl.DataFrame:
+    inbound = rows.filter(pl.col("direction") == "inbound")
+    if inbound.is_empty():
+        lo_ts = hi_ts = "0000"
+    else:
+        lo_ts = _shift(str(inbound["ts"].min()), -config.resolve_window_ms)
+        hi_ts = _shift(str(inbound["ts"].max()), config.resolve_window_ms)
+    frame = src.execute(
+        sql("source_context_events"),
+        {"ts_lo": lo_ts, "ts_hi": hi_ts, "max_id": bounds.events_max_id},
+    ).pl()
+    return frame.with_columns(ev_ts_ms=ts_ms("ts")).filter(pl.col("ev_ts_ms").is_not_null())
+
+
+def _process_batch(
+    rows: pl.DataFrame,
+    context: pl.DataFrame,
+    client_map: pl.DataFrame,
+    open_reqs: pl.DataFrame,
+    staging: Staging,
+    config: EtlConfig,
+    summary: RunSummary,
+) -> pl.DataFrame:
+    """One batch: attribute, pair, stage outputs; return the open requests after it."""
+    window = config.resolve_window_ms
+    inbound = rows.filter(
+        (pl.col("direction") == "inbound") & pl.col("kind").is_in(["request", "notification"])
+    )
+    received = context.filter(pl.col("event_type") == "request.received")
+    starts = context.filter(pl.col("event_type") == "tool.call.start")
+    inbound = resolve_sessions(inbound, received, window)
+    requests = inbound.filter(pl.col("kind") == "request")
+    requests = resolve_routes(requests, starts, client_map, window)
+    new_reqs = requests.select(
+        request_iid=pl.col("interaction_id"),
+        id_key=pl.col("id_key"),
+        id_text=pl.col("id_text"),
+        route=pl.col("route"),
+        method=pl.col("method"),
+        tool_name=pl.col("tool_name"),
+        session_id=pl.col("session_id"),
+        source_session_id=pl.col("source_session_id"),
+        client_name=pl.col("client_name"),
+        arguments=pl.when(pl.col("method") == "tools/call")
+        .then(pl.col("arguments"))
+        .otherwise(pl.col("params_json")),
+        ts_ms=pl.col("ts_ms"),
+        is_tool_call=pl.col("method") == "tools/call",
+    )
+    _stage_new_requests(requests, staging, summary)
+
+    candidates = pl.concat([open_reqs, new_reqs], how="vertical_relaxed")
+    responses = rows.filter(
+        (pl.col("direction") == "outbound") & (pl.col("kind") == "response")
+    ).with_columns(response_iid=pl.col("interaction_id"), response_route=pl.col("source_session_id"))
+    pairs = pair_responses(candidates, responses)
+    summary.responses_paired += pairs.height
+    answered = (
+        pairs.join(candidates, on="request_iid")
+        .join(response_fields(responses), on="response_iid", suffix="_resp")
+    )
+    _stage_responses(answered, staging)
+    _stage_cancels(inbound, candidates, pairs, staging)
+    _stage_errors(responses, pairs, candidates, staging, summary)
+    matched = pairs["request_iid"].implode()
+    return candidates.filter(~pl.col("request_iid").is_in(matched))
+
+
+def _stage_new_requests(requests: pl.DataFrame, staging: Staging, summary: RunSummary) -> None:
+    calls = requests.filter(pl.col("method") == "tools/call")
+    executions = calls.select(
+        session_id=pl.col("session_id"),
+        request_id=pl.col("id_text"),
+        tool_name=pl.col("tool_name").fill_null("unknown"),
+        tool_method=pl.col("method"),
+        request_time=pl.col("ts"),
+        input_size=pl.col("content_bytes"),
+        argument_count=pl.col("argument_count"),
+        arguments=pl.col("arguments"),
+        interaction_request_id=pl.col("interaction_id"),
+        source_session_id=pl.col("source_session_id"),
+        client_name=pl.col("client_name"),
+        request_id_type=pl.when(pl.col("id_type") == "VARCHAR")
+        .then(pl.lit("string"))
+        .otherwise(pl.lit("number")),
+        request_id_json=pl.col("id_key"),
+        route=pl.col("route"),
+        is_proxy_tool=pl.col("is_proxy_tool"),
+        request_date=pl.col("ts").str.slice(0, 10),
+    )
+    staging.append("executions", executions)
+    summary.executions_new += executions.height
+    others = requests.filter(pl.col("method") != "tools/call").select(
+        interaction_id=pl.col("interaction_id"),
+        id_json=pl.col("id_key"),
+        method=pl.col("method"),
+        session_id=pl.col("session_id"),
+        source_session_id=pl.col("source_session_id"),
+        client_name=pl.col("client_name"),
+        route=pl.col("route"),
+        request_time=pl.col("ts"),
+        input_size=pl.col("content_bytes"),
+        params=pl.col("params_json"),
+    )
+    staging.append("requests", others)
+
+
+def _stage_responses(answered: pl.DataFrame, staging: Staging) -> None:
+    calls = answered.filter(pl.col("is_tool_call"))
+    staging.append(
+        "execution_responses",
+        calls.select(
+            interaction_request_id=pl.col("request_iid"),
+            interaction_response_id=pl.col("response_iid"),
+            response_time=pl.col("ts"),
+            duration_ms=(pl.col("ts_ms_resp") - pl.col("ts_ms")).cast(pl.Float64),
+            output_size=pl.col("content_bytes"),
+            result_type=pl.col("result_type"),
+            result_summary=pl.col("result_summary"),
+            error_code=pl.col("error_code"),
+            has_structured_content=pl.col("has_structured_content"),
+            status=pl.col("status"),
+        ),
+    )
+    staging.append(
+        "request_responses",
+        answered.filter(~pl.col("is_tool_call")).select(
+            interaction_request_id=pl.col("request_iid"),
+            interaction_response_id=pl.col("response_iid"),
+            response_time=pl.col("ts"),
+            output_size=pl.col("content_bytes"),
+            response_is_error=pl.col("has_error") | pl.col("is_error"),
+        ),
+    )
+
+
+def _stage_cancels(
+    inbound: pl.DataFrame, candidates: pl.DataFrame, pairs: pl.DataFrame, staging: Staging
+) -> None:
+    """notifications/cancelled from the same client cancels its open call with that id.
+
+    Ids are unique within a client session, so the client and the id (as text: clients
+    disagree on quoting) name the call; a cancel counts only while no response came.
+    """
+    cancels = inbound.filter(
+        (pl.col("method") == "notifications/cancelled") & pl.col("cancel_request_id_json").is_not_null()
+    ).select(
+        cancel_iid=pl.col("interaction_id"),
+        session_id=pl.col("session_id"),
+        id_text=pl.col("cancel_request_id_json").str.strip_chars('"'),
+        cancel_time=pl.col("ts"),
+        cancel_reason=pl.col("cancel_reason"),
+    )
+    if cancels.is_empty():
+        return
+    calls = (
+        candidates.filter(pl.col("is_tool_call"))
+        .join(pairs, on="request_iid", how="left")
+        .select("request_iid", "session_id", "id_text", "response_iid")
+        .sort("request_iid")
+    )
+    hits = (
+        cancels.sort("cancel_iid")
+        .join_asof(
+            calls,
+            left_on="cancel_iid",
+            right_on="request_iid",
+            by=["session_id", "id_text"],
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .filter(
+            pl.col("request_iid").is_not_null()
+            & (pl.col("response_iid").is_null() | (pl.col("response_iid") > pl.col("cancel_iid")))
+        )
+        .sort("cancel_iid")
+        .unique("request_iid", keep="first", maintain_order=True)
+    )
+    staging.append(
+        "execution_cancels",
+        hits.select(
+            interaction_request_id=pl.col("request_iid"),
+            interaction_cancel_id=pl.col("cancel_iid"),
+            cancel_time=pl.col("cancel_time"),
+            cancel_reason=pl.col("cancel_reason"),
+        ),
+    )
+
+
+def _stage_errors(
+    responses: pl.DataFrame,
+    pairs: pl.DataFrame,
+    candidates: pl.DataFrame,
+    staging: Staging,
+    summary: RunSummary,
+) -> None:
+    """One errors row per JSON-RPC error response and per isError result (SPEC §3)."""
+    failed = responses.filter(pl.col("has_error") | pl.col("is_error"))
+    if failed.is_empty():
+        return
+    ctx = failed.join(pairs, on="response_iid", how="left").join(
+        candidates.drop("id_key", "route"), on="request_iid", how="left", suffix="_req"
+    )
+    is_tool = pl.col("is_tool_call").fill_null(False)
+    rows = ctx.select(
+        session_id=pl.coalesce("session_id", "source_session_id"),
+        timestamp=pl.col("ts"),
+        error_type=pl.when(is_tool).then(pl.lit("tool_error")).otherwise(pl.lit("protocol_error")),
+        error_code=pl.col("error_code"),
+        error_category=error_category(
+            pl.col("error_code"), pl.col("error_message").fill_null(""), ~pl.col("has_error")
+        ),
+        tool_name=pl.col("tool_name"),
+        method=pl.coalesce("method_req", "row_method"),
+        request_id=pl.coalesce("id_text_req", "id_text"),
+        message=pl.when(pl.col("has_error"))
+        .then(pl.col("error_message"))
+        .otherwise(pl.col("first_text"))
+        .fill_null(""),
+        stack_trace=pl.col("error_data"),
+        client_info=client_info(pl.col("client_name")),
+        input_that_caused_error=pl.col("arguments"),
+        interaction_id=pl.col("response_iid"),
+        event_id=pl.lit(None, pl.Int64),
+        error_key=pl.format("i:{}", pl.col("response_iid")),
+        error_source=pl.when(pl.col("has_error"))
+        .then(pl.lit("jsonrpc_error"))
+        .otherwise(pl.lit("is_error_result")),
+        interaction_request_id=pl.col("request_iid"),
+        source_session_id=pl.col("source_session_id"),
+    )
+    staging.append("errors", rows)
+    summary.errors_new += rows.height
+
+
+__all__ = ["TS_FORMAT", "RunSummary", "run"]

@@ -1,0 +1,153 @@
+"""The source: a DuckDB connection that attaches the producer's SQLite log read-only.
+
+The sqlite extension is loaded from the pinned wheel by path with autoinstall and
+autoload off, so a run never downloads anything (STYLE.md, pitfalls).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import duckdb_extension_sqlite_scanner
+
+from pipeline.errors import NotKaimonDatabase, SourceMissing, SourceUnreadable
+from pipeline.queries import quote_sql_string, sql
+
+# What the producer creates (SPEC §1). `interactions` is optional: older logs lack it.
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "sessions": ("session_id", "start_time", "last_activity", "status", "metadata"),
+    "events": ("id", "session_id", "event_type", "timestamp", "duration_ms", "data"),
+}
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "interactions": (
+        "id",
+        "session_id",
+        "timestamp",
+        "direction",
+        "message_type",
+        "request_id",
+        "method",
+        "content",
+        "content_size",
+    ),
+}
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def extension_path() -> Path:
+    """The sqlite_scanner extension file shipped inside the pinned wheel."""
+    root = Path(duckdb_extension_sqlite_scanner.__path__[0]) / "extensions"
+    found = sorted(root.glob(f"v{duckdb.__version__}/sqlite_scanner.duckdb_extension"))
+    if not found:
+        msg = (
+            f"the DuckDB sqlite extension for duckdb {duckdb.__version__} is not installed "
+            f"under {root}; reinstall with `make install`"
+        )
+        raise SourceUnreadable(msg)
+    return found[0]
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What validation learned about the source."""
+
+    path: Path
+    has_interactions: bool
+
+
+def validate_source(path: Path, busy_timeout_ms: int) -> SourceInfo:
+    """Check the file is a readable Kaimon log; raise a BadInvocation naming what is wrong."""
+    if not path.exists():
+        msg = f"source database {path} does not exist; give the path of the proxy's events.db"
+        raise SourceMissing(msg)
+    if path.is_dir():
+        msg = f"source {path} is a directory; give the path of the proxy's events.db file"
+        raise SourceMissing(msg)
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        msg = f"cannot read source {path}: {exc.strerror}; check its permissions"
+        raise SourceUnreadable(msg) from exc
+    if header != SQLITE_MAGIC:
+        msg = f"source {path} is not a SQLite database; give the proxy's events.db"
+        raise NotKaimonDatabase(msg)
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
+        try:
+            columns = _table_columns(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        reason = str(exc)
+        if "locked" in reason or "busy" in reason:
+            msg = (
+                f"source {path} stayed locked for {busy_timeout_ms} ms; "
+                "retry when the writer is done or raise --busy-timeout"
+            )
+        else:
+            msg = f"cannot read source {path}: {reason}"
+        raise SourceUnreadable(msg) from exc
+    for table, needed in REQUIRED_COLUMNS.items():
+        _require(path, table, columns.get(table), needed)
+    has_interactions = "interactions" in columns
+    if has_interactions:
+        _require(path, "interactions", columns["interactions"], OPTIONAL_COLUMNS["interactions"])
+    return SourceInfo(path=path, has_interactions=has_interactions)
+
+
+def _table_columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {
+        t: {r[1] for r in conn.execute("SELECT * FROM pragma_table_info(?)", (t,))} for t in tables
+    }
+
+
+def _require(path: Path, table: str, have: set[str] | None, needed: tuple[str, ...]) -> None:
+    if have is None:
+        msg = f"source {path} is not a Kaimon database: table '{table}' is missing"
+        raise NotKaimonDatabase(msg)
+    missing = [c for c in needed if c not in have]
+    if missing:
+        msg = (
+            f"source {path} is not a Kaimon database: table '{table}' lacks column "
+            f"'{missing[0]}'"
+        )
+        raise NotKaimonDatabase(msg)
+
+
+def connect_source(info: SourceInfo) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the source attached read-only as `src`."""
+    conn = duckdb.connect(
+        config={
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "threads": 2,
+        }
+    )
+    conn.execute(f"LOAD {quote_sql_string(str(extension_path()))}")
+    conn.execute(f"ATTACH {quote_sql_string(str(info.path.resolve()))} AS src (TYPE sqlite, READ_ONLY)")
+    return conn
+
+
+@dataclass(frozen=True)
+class SourceBounds:
+    """The snapshot a run reads: ids up to these maxima, and the newest timestamp."""
+
+    interactions_max_id: int
+    events_max_id: int
+    newest_ts: str | None
+    newest_event_ts: str | None
+
+
+def read_bounds(conn: duckdb.DuckDBPyConnection, info: SourceInfo) -> SourceBounds:
+    ev = conn.execute(sql("source_bounds_events")).fetchone()
+    it = conn.execute(sql("source_bounds_interactions")).fetchone() if info.has_interactions else None
+    ev_id, ev_ts = (int(ev[0]), str(ev[1])) if ev and ev[0] is not None else (0, None)
+    it_id, it_ts = (int(it[0]), str(it[1])) if it and it[0] is not None else (0, None)
+    newest = max((t for t in (ev_ts, it_ts) if t is not None), default=None)
+    return SourceBounds(it_id, ev_id, newest, ev_ts)

@@ -1,0 +1,1 @@
+"""Pure frame → frame transforms: decode, resolve, pair, and build the output rows."""

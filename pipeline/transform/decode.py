@@ -1,0 +1,97 @@
+"""Classify decoded interaction rows into requests, notifications, responses and rejects.
+
+The JSON itself is parsed once in DuckDB (queries/source_interactions.sql); this module
+decides what each row is, by its content, never by the producer's `message_type`
+column (the producer logs every inbound body as 'request', notifications included).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+TS_FORMAT = "%Y-%m-%d %H:%M:%S%.3f"
+EXCERPT_CHARS = 200
+
+# Why a row is rejected; documented in docs/rules.md.
+REJECT_EMPTY = "empty_content"
+REJECT_INVALID_JSON = "invalid_json"
+REJECT_BATCH = "batch_not_supported"
+REJECT_NOT_OBJECT = "not_a_json_object"
+REJECT_NOT_JSONRPC = "not_a_jsonrpc_message"
+REJECT_BAD_ID = "invalid_id_type"
+REJECT_BAD_TIMESTAMP = "invalid_timestamp"
+
+VALID_ID_TYPES = ("BIGINT", "UBIGINT", "INTEGER", "DOUBLE", "VARCHAR")
+
+
+def ts_ms(column: str) -> pl.Expr:
+    """Milliseconds since the epoch of a producer timestamp ('YYYY-MM-DD HH:MM:SS.sss')."""
+    return (
+        pl.col(column)
+        .str.to_datetime(TS_FORMAT, strict=False, time_unit="ms")
+        .dt.epoch("ms")
+    )
+
+
+def id_text(column: str) -> pl.Expr:
+    """The id as the text users see: a string id without its quotes, a number as written."""
+    col = pl.col(column)
+    return (
+        pl.when(col.str.starts_with('"'))
+        .then(col.str.json_decode(pl.String))
+        .otherwise(col)
+    )
+
+
+def classify(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Add `kind` (request | notification | response | other) and `reject_reason`."""
+    is_object = pl.col("doc_kind") == "object"
+    has_id = pl.col("id_json").is_not_null() & (pl.col("id_json") != "null")
+    id_ok = pl.col("id_type").is_in(VALID_ID_TYPES)
+    kind = (
+        pl.when(~is_object)
+        .then(pl.lit(None, pl.String))
+        .when(pl.col("method").is_not_null() & has_id)
+        .then(pl.lit("request"))
+        .when(pl.col("method").is_not_null())
+        .then(pl.lit("notification"))
+        .when(pl.col("has_result") | pl.col("has_error"))
+        .then(pl.lit("response"))
+        .otherwise(pl.lit(None, pl.String))
+    )
+    reason = (
+        pl.when(pl.col("ts_ms").is_null())
+        .then(pl.lit(REJECT_BAD_TIMESTAMP))
+        .when(pl.col("doc_kind") == "empty")
+        .then(pl.lit(REJECT_EMPTY))
+        .when(pl.col("doc_kind") == "invalid_json")
+        .then(pl.lit(REJECT_INVALID_JSON))
+        .when(pl.col("doc_kind") == "array")
+        .then(pl.lit(REJECT_BATCH))
+        .when(~is_object)
+        .then(pl.lit(REJECT_NOT_OBJECT))
+        .when(pl.col("kind").is_null())
+        .then(pl.lit(REJECT_NOT_JSONRPC))
+        .when(has_id & ~id_ok)
+        .then(pl.lit(REJECT_BAD_ID))
+        .otherwise(pl.lit(None, pl.String))
+    )
+    return (
+        rows.with_columns(ts_ms=ts_ms("ts"))
+        .with_columns(kind=kind)
+        .with_columns(reject_reason=reason)
+        .with_columns(
+            # Error responses may carry a null id (parse errors): keep them, unpaired.
+            id_key=pl.when(has_id & id_ok).then(pl.col("id_json")),
+        )
+    )
+
+
+def rejects(rows: pl.LazyFrame, source_table: str, id_column: str, text_column: str) -> pl.LazyFrame:
+    """The rejected rows as etl_rejects rows."""
+    return rows.filter(pl.col("reject_reason").is_not_null()).select(
+        source_table=pl.lit(source_table),
+        source_id=pl.col(id_column),
+        reason=pl.col("reject_reason"),
+        excerpt=pl.col(text_column).str.slice(0, EXCERPT_CHARS),
+    )

@@ -1,0 +1,72 @@
+-- Apply one run's staged rows (schema stg, written by pipeline/load.py) to the target.
+-- Runs inside the run's single write transaction, after load_rollback.sql.
+INSERT INTO etl_client_map (session_id, client_name, target_repl, capabilities, initialized_at, event_id)
+SELECT session_id, client_name, target_repl, capabilities, initialized_at, event_id
+FROM stg.client_map
+WHERE true
+ON CONFLICT (session_id) DO UPDATE SET
+    client_name = excluded.client_name, target_repl = excluded.target_repl,
+    capabilities = excluded.capabilities, initialized_at = excluded.initialized_at,
+    event_id = excluded.event_id;
+INSERT INTO tool_executions (
+    session_id, request_id, tool_name, tool_method, request_time, input_size,
+    argument_count, arguments, status, interaction_request_id, source_session_id,
+    client_name, request_id_type, request_id_json, route, is_proxy_tool, request_date
+)
+SELECT
+    session_id, request_id, tool_name, tool_method, request_time, input_size,
+    argument_count, arguments, 'pending', interaction_request_id, source_session_id,
+    client_name, request_id_type, request_id_json, route, is_proxy_tool, request_date
+FROM stg.executions
+ORDER BY interaction_request_id;
+INSERT INTO etl_requests (
+    interaction_id, id_json, method, session_id, source_session_id, client_name, route,
+    request_time, input_size, params
+)
+SELECT
+    interaction_id, id_json, method, session_id, source_session_id, client_name, route,
+    request_time, input_size, params
+FROM stg.requests
+ORDER BY interaction_id;
+UPDATE tool_executions
+SET interaction_response_id = u.interaction_response_id,
+    response_time = u.response_time,
+    duration_ms = u.duration_ms,
+    output_size = u.output_size,
+    result_type = u.result_type,
+    result_summary = u.result_summary,
+    error_code = u.error_code,
+    has_structured_content = u.has_structured_content,
+    status = u.status
+FROM stg.execution_responses AS u
+WHERE tool_executions.interaction_request_id = u.interaction_request_id;
+UPDATE etl_requests
+SET response_interaction_id = u.interaction_response_id,
+    response_time = u.response_time,
+    output_size = u.output_size,
+    response_is_error = u.response_is_error
+FROM stg.request_responses AS u
+WHERE etl_requests.interaction_id = u.interaction_request_id;
+UPDATE tool_executions
+SET interaction_cancel_id = c.interaction_cancel_id,
+    cancel_time = c.cancel_time,
+    cancel_reason = c.cancel_reason
+FROM stg.execution_cancels AS c
+WHERE tool_executions.interaction_request_id = c.interaction_request_id
+    AND tool_executions.interaction_cancel_id IS NULL;
+INSERT INTO errors (
+    session_id, timestamp, error_type, error_code, error_category, tool_name, method,
+    request_id, message, stack_trace, client_info, input_that_caused_error,
+    interaction_id, event_id, error_key, error_source, interaction_request_id, source_session_id
+)
+SELECT
+    session_id, timestamp, error_type, error_code, error_category, tool_name, method,
+    request_id, message, stack_trace, client_info, input_that_caused_error,
+    interaction_id, event_id, error_key, error_source, interaction_request_id, source_session_id
+FROM stg.errors
+ORDER BY timestamp, error_key;
+INSERT INTO etl_rejects (source_table, source_id, reason, excerpt)
+SELECT source_table, source_id, reason, excerpt
+FROM stg.rejects
+WHERE true
+ON CONFLICT (source_table, source_id) DO UPDATE SET reason = excluded.reason, excerpt = excluded.excerpt;

@@ -1,0 +1,57 @@
+-- Events in the id range ($lo, $hi] other than the per-request ones (request.received,
+-- tool.call.*), which are read by time as context (source_context_events.sql).
+-- Grain: one row per source event row, with the data keys the ETL reads.
+WITH raw AS (
+    SELECT
+        CAST(id AS BIGINT) AS event_id,
+        session_id AS event_session_id,
+        event_type,
+        "timestamp" AS ts,
+        TRY_CAST(duration_ms AS DOUBLE) AS duration_ms,
+        data
+    FROM sqlite_query(
+        'src',
+        'SELECT id, session_id, event_type, timestamp, duration_ms, data
+         FROM events WHERE id > ? AND id <= ?
+           AND event_type NOT IN (''request.received'', ''tool.call.start'', ''tool.call.complete'')
+         ORDER BY id',
+        params = ROW($lo::BIGINT, $hi::BIGINT)
+    )
+),
+checked AS (
+    SELECT *, CASE WHEN json_valid(data) THEN data END AS doc
+    FROM raw
+),
+paths AS (
+    SELECT
+        *,
+        json_extract(doc, [
+            '$.method', '$.request_id', '$.client_name', '$.target_repl_id',
+            '$.capabilities', '$.tool_name', '$.is_proxy_tool', '$.error_type',
+            '$.error_message', '$.name', '$.path', '$.reason', '$.status'
+        ]) AS p
+    FROM checked
+)
+SELECT
+    event_id,
+    event_session_id,
+    event_type,
+    ts,
+    duration_ms,
+    data IS NOT NULL AND doc IS NULL AS data_invalid,
+    CASE WHEN json_type(p[1]) = 'VARCHAR' THEN p[1] ->> '$' END AS method,
+    CAST(p[2] AS VARCHAR) AS request_id_json,
+    CASE WHEN json_type(p[3]) = 'VARCHAR' THEN p[3] ->> '$' END AS client_name,
+    CASE WHEN json_type(p[4]) = 'VARCHAR' THEN p[4] ->> '$' END AS target_repl_id,
+    CAST(p[5] AS VARCHAR) AS capabilities,
+    CASE WHEN json_type(p[6]) = 'VARCHAR' THEN p[6] ->> '$' END AS tool_name,
+    json_type(p[7]) = 'BOOLEAN' AND CAST(p[7] AS VARCHAR) = 'true' AS is_proxy_tool,
+    CASE WHEN json_type(p[8]) = 'VARCHAR' THEN p[8] ->> '$' ELSE CAST(p[8] AS VARCHAR) END AS error_type,
+    CASE WHEN json_type(p[9]) = 'VARCHAR' THEN p[9] ->> '$' ELSE CAST(p[9] AS VARCHAR) END AS error_message,
+    CASE WHEN json_type(p[10]) = 'VARCHAR' THEN p[10] ->> '$' END AS repl_name,
+    CASE WHEN json_type(p[11]) = 'VARCHAR' THEN p[11] ->> '$' END AS path,
+    CASE WHEN json_type(p[12]) = 'VARCHAR' THEN p[12] ->> '$' END AS reason,
+    CASE WHEN json_type(p[13]) = 'VARCHAR' THEN p[13] ->> '$' END AS repl_status,
+    data
+FROM paths
+ORDER BY event_id

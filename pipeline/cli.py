@@ -68,6 +68,14 @@ def main() -> None:
     show_default=True,
     help="Interactions read per batch (bounds memory, never the results).",
 )
+@click.option(
+    "--busy-timeout",
+    "busy_timeout_ms",
+    type=click.IntRange(min=0),
+    default=5000,
+    show_default=True,
+    help="Milliseconds to wait for a locked source or target before giving up.",
+)
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @exits_cleanly
 def etl(
@@ -76,6 +84,7 @@ def etl(
     full: bool,
     pending_timeout_s: int,
     batch_rows: int,
+    busy_timeout_ms: int,
     quiet: bool,
 ) -> None:
     """Build the analytics tables from SOURCE_DB, incrementally from the last run."""
@@ -94,6 +103,7 @@ def etl(
         full=full,
         pending_timeout_ms=pending_timeout_s * 1000,
         batch_rows=batch_rows,
+        busy_timeout_ms=busy_timeout_ms,
         quiet=quiet,
     )
     summary = run(config)
@@ -128,15 +138,30 @@ def errors_resolve(error_id: int, notes: str, db: Path) -> None:
 
 
 @main.command()
-@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="The SQLite file to create (must not exist).")
-@click.option("--calls", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="Number of tools/call requests to generate.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The SQLite file to create (must not exist).",
+)
+@click.option(
+    "--calls",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="Number of tools/call requests to generate.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--truth", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write the ground truth of every call as JSON.")
-@click.option("--consistent-sessions", is_flag=True,
-              help="Log request rows under the client's real session id (no producer quirk).")
+@click.option(
+    "--truth",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the ground truth of every call as JSON.",
+)
+@click.option(
+    "--consistent-sessions",
+    is_flag=True,
+    help="Log request rows under the client's real session id (no producer quirk).",
+)
 @exits_cleanly
 def demo(out: Path, calls: int, seed: int, truth: Path | None, consistent_sessions: bool) -> None:
     """Write a realistic demo producer database (deterministic per seed)."""

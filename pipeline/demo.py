@@ -73,23 +73,75 @@ class _Profile:
 
 
 PROFILES = (
-    _Profile("claude-code", "2.1.221", "2025-06-18",
-             {"roots": {"listChanged": True}, "elicitation": {}}, 0, "int", True, "zod", 3.0),
-    _Profile("cursor-vscode", "1.0.0", "2025-11-25", {"roots": {"listChanged": True}},
-             0, "int", False, "zod", 2.0),
-    _Profile("Visual Studio Code", "1.105.0", "2025-06-18",
-             {"roots": {"listChanged": True}, "sampling": {}, "elicitation": {}},
-             1, "int", False, "std", 2.0),
+    _Profile(
+        "claude-code",
+        "2.1.221",
+        "2025-06-18",
+        {"roots": {"listChanged": True}, "elicitation": {}},
+        0,
+        "int",
+        True,
+        "zod",
+        3.0,
+    ),
+    _Profile(
+        "cursor-vscode",
+        "1.0.0",
+        "2025-11-25",
+        {"roots": {"listChanged": True}},
+        0,
+        "int",
+        False,
+        "zod",
+        2.0,
+    ),
+    _Profile(
+        "Visual Studio Code",
+        "1.105.0",
+        "2025-06-18",
+        {"roots": {"listChanged": True}, "sampling": {}, "elicitation": {}},
+        1,
+        "int",
+        False,
+        "std",
+        2.0,
+    ),
     _Profile("claude-code", "2.1.36", "2025-06-18", {"roots": {}}, 0, "int", True, "zod", 1.5),
-    _Profile("gemini-cli-mcp-client", "0.59.0", "2025-06-18", {"roots": {"listChanged": True}},
-             0, "int", False, "std", 1.0),
-    _Profile("mcp-inspector", "0.16.2", "2025-11-25",
-             {"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}},
-             0, "int", False, "zod", 0.5),
+    _Profile(
+        "gemini-cli-mcp-client",
+        "0.59.0",
+        "2025-06-18",
+        {"roots": {"listChanged": True}},
+        0,
+        "int",
+        False,
+        "std",
+        1.0,
+    ),
+    _Profile(
+        "mcp-inspector",
+        "0.16.2",
+        "2025-11-25",
+        {"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}},
+        0,
+        "int",
+        False,
+        "zod",
+        0.5,
+    ),
     _Profile("opencode", "1.18.30", "2025-06-18", {"roots": {}}, 1, "numstr", False, "go", 1.0),
     _Profile("Zed", "0.1.0", "2025-03-26", {}, 0, "int", False, "py", 0.7),
-    _Profile("codex-mcp-client", "0.154.0", "2025-06-18", {"elicitation": {}}, 0, "uuid",
-             False, "go", 0.8),
+    _Profile(
+        "codex-mcp-client",
+        "0.154.0",
+        "2025-06-18",
+        {"elicitation": {}},
+        0,
+        "uuid",
+        False,
+        "go",
+        0.8,
+    ),
     _Profile("goose-cli", "1.50.0", "2026-07-28", {}, 1, "int", False, "std", 0.6, True),
     _Profile("antigravity-client", "v1.0.0", "2026-07-28", {}, 1, "uuid", False, "go", 0.4, True),
 )
@@ -140,14 +192,23 @@ class _Gen:
         self.seq += 1
         return self.seq
 
-    def add_inter(self, ts: int, sid: str, direction: str, mtype: str, rid: str | None,
-                  method: str | None, content: str) -> int:
+    def add_inter(
+        self,
+        ts: int,
+        sid: str,
+        direction: str,
+        mtype: str,
+        rid: str | None,
+        method: str | None,
+        content: str,
+    ) -> int:
         s = self._next()
         self.inter.append((ts, s, sid, direction, mtype, rid, method, content))
         return s
 
-    def add_event(self, ts: int, sid: str, etype: str, data: dict[str, Any],
-                  duration: float | None = None) -> int:
+    def add_event(
+        self, ts: int, sid: str, etype: str, data: dict[str, Any], duration: float | None = None
+    ) -> int:
         s = self._next()
         self.events.append((ts, s, sid, etype, duration, self.julia_json(data)))
         return s
@@ -216,17 +277,26 @@ def _text_block(rng: random.Random, huge: bool) -> str:
         line = "│ " + "".join(rng.choice("abcdefghij0123456789 ") for _ in range(70)) + "\n"
         return line * (rng.randint(100_000, 300_000) // len(line))
     samples = (
-        "2", "42", "nothing", "3-element Vector{Int64}:\n 1\n 2\n 3",
+        "2",
+        "42",
+        "nothing",
+        "3-element Vector{Int64}:\n 1\n 2\n 3",
         "Test Summary: | Pass  Total\nMyProject    |   17     17",
-        "search_methods(Base.push!) found 23 methods", "Float64 <: AbstractFloat <: Real",
+        "search_methods(Base.push!) found 23 methods",
+        "Float64 <: AbstractFloat <: Real",
         "ERROR-free output\n" + "x" * rng.randint(10, 400),
     )
     return rng.choice(samples)
 
 
-def generate_demo(out: Path, calls: int = 2000, seed: int = 0, truth: Path | None = None,
-                  consistent_sessions: bool = False,
-                  start: str = "2026-11-20 08:00:00.000") -> DemoStats:
+def generate_demo(
+    out: Path,
+    calls: int = 2000,
+    seed: int = 0,
+    truth: Path | None = None,
+    consistent_sessions: bool = False,
+    start: str = "2026-11-20 08:00:00.000",
+) -> DemoStats:
     """Write a demo producer database to `out` (must not exist) and optional truth JSON."""
     out = Path(out)
     if out.exists():
@@ -251,36 +321,65 @@ def generate_demo(out: Path, calls: int = 2000, seed: int = 0, truth: Path | Non
         r.down.append((a, b))
         drops.append((r, a, b))
 
-    def repl_rpc(ts: int, r: _Repl, method: str, params: dict[str, Any], etype: str,
-                 edata: dict[str, Any]) -> None:
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
-                          separators=(",", ":"))
+    def repl_rpc(
+        ts: int, r: _Repl, method: str, params: dict[str, Any], etype: str, edata: dict[str, Any]
+    ) -> None:
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, separators=(",", ":")
+        )
         # params.name (the REPL's name) becomes the row's session id, when present.
         g.add_inter(ts, str(params.get("name", PROXY)), "inbound", "request", "1", method, body)
-        g.add_event(ts + rng.randint(0, 2), PROXY, "request.received",
-                    {"method": method, "request_id": 1, "has_params": True, "path": "/"})
+        g.add_event(
+            ts + rng.randint(0, 2),
+            PROXY,
+            "request.received",
+            {"method": method, "request_id": 1, "has_params": True, "path": "/"},
+        )
         g.add_event(ts + rng.randint(2, 6), r.uid, etype, edata)
-        res = {"status": "registered" if etype == "repl.registered" else "unregistered",
-               "uuid": r.uid}
+        res = {
+            "status": "registered" if etype == "repl.registered" else "unregistered",
+            "uuid": r.uid,
+        }
         rts = ts + rng.randint(6, 9)
-        g.add_inter(rts, PROXY, "outbound", "response", "1", None,
-                    g.julia_json({"jsonrpc": "2.0", "id": 1, "result": res}))
+        g.add_inter(
+            rts,
+            PROXY,
+            "outbound",
+            "response",
+            "1",
+            None,
+            g.julia_json({"jsonrpc": "2.0", "id": 1, "result": res}),
+        )
         g.open_window((PROXY, "1"), ts, rts)
 
     for r in repls:
         meta = {"project": f"/home/dev/{r.name}", "julia_version": "1.12.1"}
-        repl_rpc(rng.randint(0, 3000), r, "proxy/register",
-                 {"uuid": r.uid, "name": r.name, "port": r.port, "pid": r.pid, "metadata": meta},
-                 "repl.registered",
-                 {"name": r.name, "port": r.port, "pid": r.pid, "metadata": meta})
+        repl_rpc(
+            rng.randint(0, 3000),
+            r,
+            "proxy/register",
+            {"uuid": r.uid, "name": r.name, "port": r.port, "pid": r.pid, "metadata": meta},
+            "repl.registered",
+            {"name": r.name, "port": r.port, "pid": r.pid, "metadata": meta},
+        )
     for r, a, b in drops:
-        repl_rpc(a, r, "proxy/unregister", {"uuid": r.uid}, "repl.unregistered",
-                 {"name": r.name, "port": r.port, "pid": r.pid, "status": "ready"})
+        repl_rpc(
+            a,
+            r,
+            "proxy/unregister",
+            {"uuid": r.uid},
+            "repl.unregistered",
+            {"name": r.name, "port": r.port, "pid": r.pid, "status": "ready"},
+        )
         meta = {"project": f"/home/dev/{r.name}", "julia_version": "1.12.1"}
-        repl_rpc(b, r, "proxy/register",
-                 {"uuid": r.uid, "name": r.name, "port": r.port, "pid": r.pid, "metadata": meta},
-                 "repl.registered",
-                 {"name": r.name, "port": r.port, "pid": r.pid, "metadata": meta})
+        repl_rpc(
+            b,
+            r,
+            "proxy/register",
+            {"uuid": r.uid, "name": r.name, "port": r.port, "pid": r.pid, "metadata": meta},
+            "repl.registered",
+            {"name": r.name, "port": r.port, "pid": r.pid, "metadata": meta},
+        )
 
     # ---------- clients ----------
     clients: list[_Client] = []
@@ -354,12 +453,14 @@ def generate_demo(out: Path, calls: int = 2000, seed: int = 0, truth: Path | Non
     def meta_for(c: _Client) -> dict[str, Any]:
         if not c.prof.stateless:
             return {}
-        return {"io.modelcontextprotocol/clientInfo": {"name": c.prof.name,
-                                                        "version": c.prof.version},
-                "io.modelcontextprotocol/protocolVersion": c.prof.protocol}
+        return {
+            "io.modelcontextprotocol/clientInfo": {"name": c.prof.name, "version": c.prof.version},
+            "io.modelcontextprotocol/protocolVersion": c.prof.protocol,
+        }
 
-    def log_inbound(ts: int, c: _Client, msg: dict[str, Any], jid: int | str | None,
-                    method: str, ev_sid: str) -> tuple[int, int]:
+    def log_inbound(
+        ts: int, c: _Client, msg: dict[str, Any], jid: int | str | None, method: str, ev_sid: str
+    ) -> tuple[int, int]:
         params = msg.get("params") or {}
         token = (params.get("_meta") or {}).get("progressToken")
         if g.consistent:
@@ -371,19 +472,30 @@ def generate_demo(out: Path, calls: int = 2000, seed: int = 0, truth: Path | Non
         else:
             raw = PROXY
         rid = None if jid is None else _id_text(jid)
-        s = g.add_inter(ts, raw, "inbound", "request", rid, method,
-                        g.client_json(c.prof.style, msg))
+        s = g.add_inter(
+            ts, raw, "inbound", "request", rid, method, g.client_json(c.prof.style, msg)
+        )
         ev_ts = ts + rng.choice((0, 0, 1, 1, 2, 3, 4))
-        g.add_event(ev_ts, ev_sid, "request.received",
-                    {"method": method, "request_id": jid, "has_params": "params" in msg,
-                     "path": "/mcp" if c.prof.style != "py" else "/"})
+        g.add_event(
+            ev_ts,
+            ev_sid,
+            "request.received",
+            {
+                "method": method,
+                "request_id": jid,
+                "has_params": "params" in msg,
+                "path": "/mcp" if c.prof.style != "py" else "/",
+            },
+        )
         return s, ev_ts
 
-    def respond(ts: int, route: str, jid: int | str, body: dict[str, Any],
-                method: str | None) -> int:
+    def respond(
+        ts: int, route: str, jid: int | str, body: dict[str, Any], method: str | None
+    ) -> int:
         body = {"jsonrpc": "2.0", "id": jid, **body}
-        return g.add_inter(ts, route, "outbound", "response", _id_text(jid), method,
-                           g.julia_json(body))
+        return g.add_inter(
+            ts, route, "outbound", "response", _id_text(jid), method, g.julia_json(body)
+        )
 
     def place(keys: list[tuple[str, str]], ts: int) -> int:
         # Shift a request that gets no response out of every open window of its keys.
@@ -400,16 +512,36 @@ def generate_demo(out: Path, calls: int = 2000, seed: int = 0, truth: Path | Non
             jid = new_id(c)
             key = (PROXY, _id_key(jid))
             ts = place([key], ts)  # its reply is never logged: it stays open forever
-            msg = {"jsonrpc": "2.0", "id": jid, "method": "initialize",
-                   "params": {"protocolVersion": c.prof.protocol, "capabilities": c.prof.caps,
-                              "clientInfo": {"name": c.prof.name, "version": c.prof.version}}}
+            msg = {
+                "jsonrpc": "2.0",
+                "id": jid,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": c.prof.protocol,
+                    "capabilities": c.prof.caps,
+                    "clientInfo": {"name": c.prof.name, "version": c.prof.version},
+                },
+            }
             c.req_seqs.append(log_inbound(ts, c, msg, jid, "initialize", PROXY)[0])
-            g.add_event(ts + rng.randint(2, 6), c.session, "session.initialized",
-                        {"client_name": c.prof.name, "target_repl_id": repl.uid,
-                         "capabilities": c.prof.caps})
+            g.add_event(
+                ts + rng.randint(2, 6),
+                c.session,
+                "session.initialized",
+                {
+                    "client_name": c.prof.name,
+                    "target_repl_id": repl.uid,
+                    "capabilities": c.prof.caps,
+                },
+            )
         elif kind == "initialized":
-            log_inbound(ts, c, {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                        None, "notifications/initialized", c.session)
+            log_inbound(
+                ts,
+                c,
+                {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                None,
+                "notifications/initialized",
+                c.session,
+            )
         elif kind in ("tools/list", "logging/setLevel"):
             jid = new_id(c)
             key = (PROXY, _id_key(jid))
@@ -421,49 +553,120 @@ def generate_demo(out: Path, calls: int = 2000, seed: int = 0, truth: Path | Non
             msg = {"jsonrpc": "2.0", "id": jid, "method": kind, "params": params}
             c.req_seqs.append(log_inbound(ts, c, msg, jid, kind, c.session)[0])
             if kind == "tools/list":
-                tools = [{"name": n, "description": f"Proxy tool {n}",
-                          "inputSchema": {"type": "object", "properties": {}}}
-                         for n in PROXY_TOOLS]
-                tools += [{"name": n, "description": f"Julia tool {n} " + "d" * 200,
-                           "inputSchema": {"type": "object",
-                                           "properties": {"code": {"type": "string"}}}}
-                          for n, _w in REPL_TOOLS]
+                tools = [
+                    {
+                        "name": n,
+                        "description": f"Proxy tool {n}",
+                        "inputSchema": {"type": "object", "properties": {}},
+                    }
+                    for n in PROXY_TOOLS
+                ]
+                tools += [
+                    {
+                        "name": n,
+                        "description": f"Julia tool {n} " + "d" * 200,
+                        "inputSchema": {
+                            "type": "object",
+                            "properties": {"code": {"type": "string"}},
+                        },
+                    }
+                    for n, _w in REPL_TOOLS
+                ]
                 res: dict[str, Any] = {"tools": tools}
             else:
                 res = {}
             respond(resp_ts, PROXY, jid, {"result": res}, None)
             g.open_window(key, ts, resp_ts)
         elif kind == "malformed":
-            bad = rng.choice((
-                "",
-                '{"jsonrpc":"2.0","method":"tools/call","params":{"name":"ex","argum',
-                "GET / HTTP/1.1 garbage",
-                '{"jsonrpc":"2.0","id":,"method":"ping"}',
-            ))
-            s = g.add_inter(ts, c.session if g.consistent else PROXY, "inbound", "request",
-                            None, None, bad)
+            bad = rng.choice(
+                (
+                    "",
+                    '{"jsonrpc":"2.0","method":"tools/call","params":{"name":"ex","argum',
+                    "GET / HTTP/1.1 garbage",
+                    '{"jsonrpc":"2.0","id":,"method":"ping"}',
+                )
+            )
+            s = g.add_inter(
+                ts, c.session if g.consistent else PROXY, "inbound", "request", None, None, bad
+            )
             malformed_seqs.append(s)
-            g.add_inter(ts + 1, PROXY, "outbound", "response", None, None, g.julia_json(
-                {"jsonrpc": "2.0", "id": None,
-                 "error": {"code": -32700, "message": "Parse error: invalid JSON"}}))
+            g.add_inter(
+                ts + 1,
+                PROXY,
+                "outbound",
+                "response",
+                None,
+                None,
+                g.julia_json(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": None,
+                        "error": {"code": -32700, "message": "Parse error: invalid JSON"},
+                    }
+                ),
+            )
         elif kind == "batch":
             ids = [new_id(c), new_id(c)]
-            arr: list[dict[str, Any]] = [{"jsonrpc": "2.0", "id": j, "method": "tools/call",
-                    "params": {"name": "ex", "arguments": {"e": "1 + 1"}}} for j in ids]
-            arr.insert(1, {"jsonrpc": "2.0", "method": "notifications/progress",
-                           "params": {"progressToken": "zed-1", "progress": 1}})
-            s = g.add_inter(ts, c.session if g.consistent else PROXY, "inbound", "request",
-                            None, None, json.dumps(arr))
+            arr: list[dict[str, Any]] = [
+                {
+                    "jsonrpc": "2.0",
+                    "id": j,
+                    "method": "tools/call",
+                    "params": {"name": "ex", "arguments": {"e": "1 + 1"}},
+                }
+                for j in ids
+            ]
+            arr.insert(
+                1,
+                {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/progress",
+                    "params": {"progressToken": "zed-1", "progress": 1},
+                },
+            )
+            s = g.add_inter(
+                ts,
+                c.session if g.consistent else PROXY,
+                "inbound",
+                "request",
+                None,
+                None,
+                json.dumps(arr),
+            )
             batch_seqs.append(s)
             # The proxy's get(request, "method") throws on an array: internal error, id null.
-            g.add_inter(ts + 2, PROXY, "outbound", "response", None, None, g.julia_json(
-                {"jsonrpc": "2.0", "id": None,
-                 "error": {"code": -32603,
-                           "message": "Internal error: MethodError: no method matching "
-                                      "get(::Vector{Any}, ::String, ::String)"}}))
+            g.add_inter(
+                ts + 2,
+                PROXY,
+                "outbound",
+                "response",
+                None,
+                None,
+                g.julia_json(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": None,
+                        "error": {
+                            "code": -32603,
+                            "message": "Internal error: MethodError: no method matching "
+                            "get(::Vector{Any}, ::String, ::String)",
+                        },
+                    }
+                ),
+            )
         elif kind == "tools/call":
-            _tools_call(g, c, repl, ts, (ts, _o) in forced_lost, new_id, meta_for,
-                        log_inbound, respond, exec_rows)
+            _tools_call(
+                g,
+                c,
+                repl,
+                ts,
+                (ts, _o) in forced_lost,
+                new_id,
+                meta_for,
+                log_inbound,
+                respond,
+                exec_rows,
+            )
 
     # ---------- cut the snapshot, order rows, assign ids ----------
     inter = sorted(r for r in g.inter if r[0] <= cutoff)
@@ -481,8 +684,10 @@ def generate_demo(out: Path, calls: int = 2000, seed: int = 0, truth: Path | Non
         if sid not in order_of or (ts_, sq) < order_of[sid]:
             order_of[sid] = (ts_, sq)
         last[sid] = max(last.get(sid, ts_), ts_)
-    sessions = [(sid, _fmt(base, first[sid]), _fmt(base, last[sid]), "active", AUTO_META)
-                for sid in sorted(order_of, key=lambda s: order_of[s])]
+    sessions = [
+        (sid, _fmt(base, first[sid]), _fmt(base, last[sid]), "active", AUTO_META)
+        for sid in sorted(order_of, key=lambda s: order_of[s])
+    ]
 
     con = sqlite3.connect(out)
     try:
@@ -492,27 +697,63 @@ def generate_demo(out: Path, calls: int = 2000, seed: int = 0, truth: Path | Non
             con.executemany(
                 "INSERT INTO interactions (id, session_id, timestamp, direction, message_type,"
                 " request_id, method, content, content_size) VALUES (?,?,?,?,?,?,?,?,?)",
-                ((i + 1, r[2], _fmt(base, r[0]), r[3], r[4], r[5], r[6], r[7],
-                  len(r[7].encode("utf-8"))) for i, r in enumerate(inter)))
+                (
+                    (
+                        i + 1,
+                        r[2],
+                        _fmt(base, r[0]),
+                        r[3],
+                        r[4],
+                        r[5],
+                        r[6],
+                        r[7],
+                        len(r[7].encode("utf-8")),
+                    )
+                    for i, r in enumerate(inter)
+                ),
+            )
             con.executemany(
                 "INSERT INTO events (id, session_id, event_type, timestamp, duration_ms, data)"
                 " VALUES (?,?,?,?,?,?)",
-                ((i + 1, e[2], e[3], _fmt(base, e[0]), e[4], e[5]) for i, e in enumerate(events)))
+                ((i + 1, e[2], e[3], _fmt(base, e[0]), e[4], e[5]) for i, e in enumerate(events)),
+            )
     finally:
         con.close()
 
     if truth is not None:
-        _write_truth(Path(truth), seed, calls, consistent_sessions, newest, newest_ms, base,
-                     exec_rows, inter_id, clients, repls, drops, malformed_seqs, batch_seqs)
-    return DemoStats(calls=len(exec_rows), interactions=len(inter), events=len(events),
-                     newest_timestamp=newest)
+        _write_truth(
+            Path(truth),
+            seed,
+            calls,
+            consistent_sessions,
+            newest,
+            newest_ms,
+            base,
+            exec_rows,
+            inter_id,
+            clients,
+            repls,
+            drops,
+            malformed_seqs,
+            batch_seqs,
+        )
+    return DemoStats(
+        calls=len(exec_rows), interactions=len(inter), events=len(events), newest_timestamp=newest
+    )
 
 
-def _tools_call(g: _Gen, c: _Client, repl: _Repl, ts: int, force_lost: bool,
-                new_id: Callable[[_Client], int | str],
-                meta_for: Callable[[_Client], dict[str, Any]],
-                log_inbound: Callable[..., tuple[int, int]],
-                respond: Callable[..., int], exec_rows: list[dict[str, Any]]) -> None:
+def _tools_call(
+    g: _Gen,
+    c: _Client,
+    repl: _Repl,
+    ts: int,
+    force_lost: bool,
+    new_id: Callable[[_Client], int | str],
+    meta_for: Callable[[_Client], dict[str, Any]],
+    log_inbound: Callable[..., tuple[int, int]],
+    respond: Callable[..., int],
+    exec_rows: list[dict[str, Any]],
+) -> None:
     """Emit one tools/call with its events, outcome and truth record."""
     rng = g.rng
     jid = new_id(c)
@@ -527,8 +768,9 @@ def _tools_call(g: _Gen, c: _Client, repl: _Repl, ts: int, force_lost: bool,
     route = PROXY if is_proxy else repl.uid
     key = (route, _id_key(jid))
     pkey = (PROXY, _id_key(jid))
-    args: dict[str, Any] = {"e": rng.choice(("1 + 1", "using Test; runtests()", "x = rand(3)",
-                                             "methods(push!)"))}
+    args: dict[str, Any] = {
+        "e": rng.choice(("1 + 1", "using Test; runtests()", "x = rand(3)", "methods(push!)"))
+    }
     if tool == "run_tests":
         args = {"pattern": "", "verbose": rng.random() < 0.5}
     params: dict[str, Any] = {"name": tool, "arguments": args}
@@ -575,8 +817,12 @@ def _tools_call(g: _Gen, c: _Client, repl: _Repl, ts: int, force_lost: bool,
         outcome = "ok"  # inside another call's window: must be answered before it
 
     req_seq, _ = log_inbound(ts, c, msg, jid, "tools/call", c.session)
-    g.add_event(ts + rng.randint(0, 3), c.session, "tool.call.start",
-                {"tool_name": tool, "is_proxy_tool": is_proxy, "arguments": args})
+    g.add_event(
+        ts + rng.randint(0, 3),
+        c.session,
+        "tool.call.start",
+        {"tool_name": tool, "is_proxy_tool": is_proxy, "arguments": args},
+    )
 
     def resp_time(dur: int) -> int:
         t = ts + dur
@@ -594,31 +840,43 @@ def _tools_call(g: _Gen, c: _Client, repl: _Repl, ts: int, force_lost: bool,
     body: dict[str, Any]
     if outcome == "repl_down":
         et = ts + rng.randint(1, 25)
-        g.add_event(et, repl.uid, "request.error", {
-            "error_type": "HTTP.Exceptions.ConnectError",
-            "error_message": f"HTTP.Exceptions.ConnectError(\"http://127.0.0.1:{repl.port}/\","
-                             " Base.IOError(\"connect: connection refused (ECONNREFUSED)\", -111))"
-                             "\nStacktrace:\n [1] connect at HTTP/src/Connections.jl:524\n"
-                             " [2] route_to_repl_streaming at MCPRepl/src/proxy.jl:312",
-            "method": "tools/call"})
+        g.add_event(
+            et,
+            repl.uid,
+            "request.error",
+            {
+                "error_type": "HTTP.Exceptions.ConnectError",
+                "error_message": f'HTTP.Exceptions.ConnectError("http://127.0.0.1:{repl.port}/",'
+                ' Base.IOError("connect: connection refused (ECONNREFUSED)", -111))'
+                "\nStacktrace:\n [1] connect at HTTP/src/Connections.jl:524\n"
+                " [2] route_to_repl_streaming at MCPRepl/src/proxy.jl:312",
+                "method": "tools/call",
+            },
+        )
         resp_ts = resp_time(et - ts + rng.randint(0, 2))
-        body = {"error": {"code": -32003,
-                          "message": f"REPL not ready: disconnected ({repl.name})"}}
+        body = {"error": {"code": -32003, "message": f"REPL not ready: disconnected ({repl.name})"}}
         resp_seq = respond(resp_ts, PROXY, jid, body, None)
         error_seq = resp_seq
         g.open_window(pkey, ts, resp_ts)
         g.open_window(key, ts, resp_ts)
     elif is_proxy:
         resp_ts = resp_time(rng.randint(1, 15))
-        text = {"help": "MCPRepl proxy tools: help, proxy_status, list_julia_sessions",
-                "proxy_status": "Proxy running on port 3000, 3 REPL(s) connected",
-                "list_julia_sessions": "\n".join(f"{r_.name} ({r_.uid})" for r_ in [repl]),
-                "dashboard_url": "http://localhost:3000/dashboard"}[tool]
-        g.add_event(resp_ts, c.session, "tool.call.complete",
-                    {"tool_name": tool, "success": True, "result_length": len(text)},
-                    float(resp_ts - ts) + rng.random())
-        resp_seq = respond(resp_ts, PROXY, jid,
-                           {"result": {"content": [{"type": "text", "text": text}]}}, None)
+        text = {
+            "help": "MCPRepl proxy tools: help, proxy_status, list_julia_sessions",
+            "proxy_status": "Proxy running on port 3000, 3 REPL(s) connected",
+            "list_julia_sessions": "\n".join(f"{r_.name} ({r_.uid})" for r_ in [repl]),
+            "dashboard_url": "http://localhost:3000/dashboard",
+        }[tool]
+        g.add_event(
+            resp_ts,
+            c.session,
+            "tool.call.complete",
+            {"tool_name": tool, "success": True, "result_length": len(text)},
+            float(resp_ts - ts) + rng.random(),
+        )
+        resp_seq = respond(
+            resp_ts, PROXY, jid, {"result": {"content": [{"type": "text", "text": text}]}}, None
+        )
         g.open_window(key, ts, resp_ts)
     elif outcome == "lost":
         pass
@@ -634,8 +892,9 @@ def _tools_call(g: _Gen, c: _Client, repl: _Repl, ts: int, force_lost: bool,
             if cmeta:
                 cparams["_meta"] = cmeta
             cmsg = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cparams}
-            cancel_seq = log_inbound(cancel_ts, c, cmsg, None, "notifications/cancelled",
-                                     c.session)[0]
+            cancel_seq = log_inbound(
+                cancel_ts, c, cmsg, None, "notifications/cancelled", c.session
+            )[0]
             if outcome == "cancel_then_code0":
                 dur = cancel_ts - ts + rng.randint(2, 150)
             elif outcome == "cancel_then_ok":
@@ -648,33 +907,56 @@ def _tools_call(g: _Gen, c: _Client, repl: _Repl, ts: int, force_lost: bool,
             if outcome == "cancel_then_code0":
                 body = {"error": {"code": 0, "message": "Request cancelled"}}
             elif outcome == "rpc_error":
-                code = -32602 if tool in ("evaluate", "run_julia", "ex2") else rng.choice(
-                    (-32603, -32603, -32000))
-                err: dict[str, Any] = {"code": code, "message": {
-                    -32602: f"Unknown tool: {tool}", -32603: "Internal error",
-                    -32000: "Evaluation failed"}[code]}
+                code = (
+                    -32602
+                    if tool in ("evaluate", "run_julia", "ex2")
+                    else rng.choice((-32603, -32603, -32000))
+                )
+                err: dict[str, Any] = {
+                    "code": code,
+                    "message": {
+                        -32602: f"Unknown tool: {tool}",
+                        -32603: "Internal error",
+                        -32000: "Evaluation failed",
+                    }[code],
+                }
                 if code != -32602 and rng.random() < 0.6:
-                    err["data"] = ("LoadError: MethodError: no method matching +(::String, "
-                                   "::Int64)\nStacktrace:\n [1] top-level scope\n"
-                                   "   @ REPL[3]:1\n [2] eval at ./boot.jl:430")
+                    err["data"] = (
+                        "LoadError: MethodError: no method matching +(::String, "
+                        "::Int64)\nStacktrace:\n [1] top-level scope\n"
+                        "   @ REPL[3]:1\n [2] eval at ./boot.jl:430"
+                    )
                 body = {"error": err}
             elif outcome == "is_error":
-                body = {"result": {"content": [{"type": "text", "text":
-                        "ERROR: UndefVarError: `foo` not defined in `Main`"}], "isError": True}}
+                body = {
+                    "result": {
+                        "content": [
+                            {
+                                "type": "text",
+                                "text": "ERROR: UndefVarError: `foo` not defined in `Main`",
+                            }
+                        ],
+                        "isError": True,
+                    }
+                }
             else:
                 r = rng.random()
                 if r < 0.02:
                     png = base64.b64encode(rng.randbytes(rng.randint(2_000, 30_000))).decode()
-                    blocks: list[dict[str, Any]] = [{"type": "image", "data": png,
-                                                     "mimeType": "image/png"}]
+                    blocks: list[dict[str, Any]] = [
+                        {"type": "image", "data": png, "mimeType": "image/png"}
+                    ]
                     if rng.random() < 0.5:
                         blocks.insert(0, {"type": "text", "text": "Plot saved"})
                     res: dict[str, Any] = {"content": blocks}
                 elif r < 0.025:
                     res = {"content": []}
                 else:
-                    res = {"content": [{"type": "text",
-                                        "text": _text_block(rng, rng.random() < 0.003)}]}
+                    res = {
+                        "content": [
+                            {"type": "text", "text": _text_block(rng, rng.random() < 0.003)}
+                        ]
+                    }
                     if rng.random() < 0.04:
                         res["structuredContent"] = {"value": rng.randint(0, 99), "type": "Int64"}
                 body = {"result": res}
@@ -686,17 +968,38 @@ def _tools_call(g: _Gen, c: _Client, repl: _Repl, ts: int, force_lost: bool,
     c.req_seqs.append(req_seq)
     if error_seq is not None:
         c.err_seqs.append(error_seq)
-    exec_rows.append({"req_seq": req_seq, "resp_seq": resp_seq, "resp_ts": resp_ts,
-                      "req_ts": ts, "cancel_ts": cancel_ts, "cancel_seq": cancel_seq,
-                      "error_seq": error_seq,
-                      "client": c, "tool": tool, "jid": jid})
+    exec_rows.append(
+        {
+            "req_seq": req_seq,
+            "resp_seq": resp_seq,
+            "resp_ts": resp_ts,
+            "req_ts": ts,
+            "cancel_ts": cancel_ts,
+            "cancel_seq": cancel_seq,
+            "error_seq": error_seq,
+            "client": c,
+            "tool": tool,
+            "jid": jid,
+        }
+    )
 
 
-def _write_truth(path: Path, seed: int, calls: int, consistent: bool, newest: str,
-                 newest_ms: int, base: datetime, exec_rows: list[dict[str, Any]],
-                 inter_id: dict[int, int], clients: list[_Client], repls: list[_Repl],
-                 drops: list[tuple[_Repl, int, int]], malformed: list[int],
-                 batches: list[int]) -> None:
+def _write_truth(
+    path: Path,
+    seed: int,
+    calls: int,
+    consistent: bool,
+    newest: str,
+    newest_ms: int,
+    base: datetime,
+    exec_rows: list[dict[str, Any]],
+    inter_id: dict[int, int],
+    clients: list[_Client],
+    repls: list[_Repl],
+    drops: list[tuple[_Repl, int, int]],
+    malformed: list[int],
+    batches: list[int],
+) -> None:
     executions = []
     for e in exec_rows:
         if e["req_seq"] not in inter_id:
@@ -717,28 +1020,48 @@ def _write_truth(path: Path, seed: int, calls: int, consistent: bool, newest: st
             status = "timeout"
         else:
             status = "pending"
-        executions.append({
-            "request_row_id": inter_id[e["req_seq"]],
-            "response_row_id": inter_id[e["resp_seq"]] if has_resp else None,
-            "session_id": e["client"].session, "tool_name": e["tool"], "request_id": e["jid"],
-            "status": status, "duration_ms": dur, "error_interaction_id": err_id})
+        executions.append(
+            {
+                "request_row_id": inter_id[e["req_seq"]],
+                "response_row_id": inter_id[e["resp_seq"]] if has_resp else None,
+                "session_id": e["client"].session,
+                "tool_name": e["tool"],
+                "request_id": e["jid"],
+                "status": status,
+                "duration_ms": dur,
+                "error_interaction_id": err_id,
+            }
+        )
     executions.sort(key=lambda x: x["request_row_id"])
     doc = {
-        "seed": seed, "calls": calls, "consistent_sessions": consistent,
-        "newest_timestamp": newest, "pending_timeout_ms": PENDING_TIMEOUT_MS,
+        "seed": seed,
+        "calls": calls,
+        "consistent_sessions": consistent,
+        "newest_timestamp": newest,
+        "pending_timeout_ms": PENDING_TIMEOUT_MS,
         "executions": executions,
         "client_sessions": [
-            {"session_id": c.session, "client_name": c.prof.name,
-             "client_version": c.prof.version, "protocol_version": c.prof.protocol,
-             "target_repl": repls[c.repl].uid,
-             "total_requests": sum(1 for s in c.req_seqs if s in inter_id),
-             "total_errors": sum(1 for s in c.err_seqs if s in inter_id),
-             "stateless": c.prof.stateless}
-            for c in clients],
-        "repl_drops": [{"repl_id": r.uid, "unregistered_at": _fmt(base, a),
-                        "registered_again_at": _fmt(base, b)} for r, a, b in drops],
+            {
+                "session_id": c.session,
+                "client_name": c.prof.name,
+                "client_version": c.prof.version,
+                "protocol_version": c.prof.protocol,
+                "target_repl": repls[c.repl].uid,
+                "total_requests": sum(1 for s in c.req_seqs if s in inter_id),
+                "total_errors": sum(1 for s in c.err_seqs if s in inter_id),
+                "stateless": c.prof.stateless,
+            }
+            for c in clients
+        ],
+        "repl_drops": [
+            {
+                "repl_id": r.uid,
+                "unregistered_at": _fmt(base, a),
+                "registered_again_at": _fmt(base, b),
+            }
+            for r, a, b in drops
+        ],
         "malformed_interaction_ids": sorted(inter_id[s] for s in malformed if s in inter_id),
         "batch_interaction_ids": sorted(inter_id[s] for s in batches if s in inter_id),
     }
     path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-

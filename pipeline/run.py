@@ -164,7 +164,9 @@ def _process_events(
     # A session initialized twice keeps its latest facts.
     new_map = new_map.sort("event_id").unique("session_id", keep="last", maintain_order=True)
     staging.append("client_map", new_map)
-    merged = pl.concat([client_map.filter(~pl.col("session_id").is_in(new_map["session_id"].implode())), new_map])
+    merged = pl.concat(
+        [client_map.filter(~pl.col("session_id").is_in(new_map["session_id"].implode())), new_map]
+    )
     errs = good.filter(pl.col("event_type") == "request.error").select(
         session_id=pl.col("event_session_id"),
         timestamp=pl.col("ts"),
@@ -226,10 +228,15 @@ def _process_interactions(
     settle_point = bounds.newest_event_ts or bounds.newest_ts
     settle_ms: int | None = None
     if settle_point is not None:
-        settle_ms = int(
-            (datetime.strptime(settle_point, TS_PY_FORMAT) - datetime(1970, 1, 1)).total_seconds()
-            * 1000
-        ) - config.settle_ms
+        settle_ms = (
+            int(
+                (
+                    datetime.strptime(settle_point, TS_PY_FORMAT) - datetime(1970, 1, 1)
+                ).total_seconds()
+                * 1000
+            )
+            - config.settle_ms
+        )
     settled = settled_prev
     lo = settled_prev
     while lo < bounds.interactions_max_id:
@@ -310,12 +317,13 @@ def _process_batch(
     candidates = pl.concat([open_reqs, new_reqs], how="vertical_relaxed")
     responses = rows.filter(
         (pl.col("direction") == "outbound") & (pl.col("kind") == "response")
-    ).with_columns(response_iid=pl.col("interaction_id"), response_route=pl.col("source_session_id"))
+    ).with_columns(
+        response_iid=pl.col("interaction_id"), response_route=pl.col("source_session_id")
+    )
     pairs = pair_responses(candidates, responses)
     summary.responses_paired += pairs.height
-    answered = (
-        pairs.join(candidates, on="request_iid")
-        .join(response_fields(responses), on="response_iid", suffix="_resp")
+    answered = pairs.join(candidates, on="request_iid").join(
+        response_fields(responses), on="response_iid", suffix="_resp"
     )
     _stage_responses(answered, staging)
     _stage_cancels(inbound, candidates, pairs, staging)
@@ -401,7 +409,8 @@ def _stage_cancels(
     disagree on quoting) name the call; a cancel counts only while no response came.
     """
     cancels = inbound.filter(
-        (pl.col("method") == "notifications/cancelled") & pl.col("cancel_request_id_json").is_not_null()
+        (pl.col("method") == "notifications/cancelled")
+        & pl.col("cancel_request_id_json").is_not_null()
     ).select(
         cancel_iid=pl.col("interaction_id"),
         session_id=pl.col("session_id"),
@@ -456,28 +465,38 @@ def _stage_errors(
     failed = responses.filter(pl.col("has_error") | pl.col("is_error"))
     if failed.is_empty():
         return
+    request_ctx = candidates.select(
+        "request_iid",
+        "is_tool_call",
+        req_session=pl.col("session_id"),
+        req_method=pl.col("method"),
+        req_tool=pl.col("tool_name"),
+        req_id_text=pl.col("id_text"),
+        req_client=pl.col("client_name"),
+        req_input=pl.col("arguments"),
+    )
     ctx = failed.join(pairs, on="response_iid", how="left").join(
-        candidates.drop("id_key", "route"), on="request_iid", how="left", suffix="_req"
+        request_ctx, on="request_iid", how="left"
     )
     is_tool = pl.col("is_tool_call").fill_null(False)
     rows = ctx.select(
-        session_id=pl.coalesce("session_id", "source_session_id"),
+        session_id=pl.coalesce("req_session", "source_session_id"),
         timestamp=pl.col("ts"),
         error_type=pl.when(is_tool).then(pl.lit("tool_error")).otherwise(pl.lit("protocol_error")),
         error_code=pl.col("error_code"),
         error_category=error_category(
             pl.col("error_code"), pl.col("error_message").fill_null(""), ~pl.col("has_error")
         ),
-        tool_name=pl.col("tool_name"),
-        method=pl.coalesce("method_req", "row_method"),
-        request_id=pl.coalesce("id_text_req", "id_text"),
+        tool_name=pl.col("req_tool"),
+        method=pl.coalesce("req_method", "row_method"),
+        request_id=pl.coalesce("req_id_text", "id_text"),
         message=pl.when(pl.col("has_error"))
         .then(pl.col("error_message"))
         .otherwise(pl.col("first_text"))
         .fill_null(""),
         stack_trace=pl.col("error_data"),
-        client_info=client_info(pl.col("client_name")),
-        input_that_caused_error=pl.col("arguments"),
+        client_info=client_info(pl.col("req_client")),
+        input_that_caused_error=pl.col("req_input"),
         interaction_id=pl.col("response_iid"),
         event_id=pl.lit(None, pl.Int64),
         error_key=pl.format("i:{}", pl.col("response_iid")),

@@ -113,10 +113,7 @@ def _require(path: Path, table: str, have: set[str] | None, needed: tuple[str, .
         raise NotKaimonDatabase(msg)
     missing = [c for c in needed if c not in have]
     if missing:
-        msg = (
-            f"source {path} is not a Kaimon database: table '{table}' lacks column "
-            f"'{missing[0]}'"
-        )
+        msg = f"source {path} is not a Kaimon database: table '{table}' lacks column '{missing[0]}'"
         raise NotKaimonDatabase(msg)
 
 
@@ -130,7 +127,9 @@ def connect_source(info: SourceInfo) -> duckdb.DuckDBPyConnection:
         }
     )
     conn.execute(f"LOAD {quote_sql_string(str(extension_path()))}")
-    conn.execute(f"ATTACH {quote_sql_string(str(info.path.resolve()))} AS src (TYPE sqlite, READ_ONLY)")
+    conn.execute(
+        f"ATTACH {quote_sql_string(str(info.path.resolve()))} AS src (TYPE sqlite, READ_ONLY)"
+    )
     return conn
 
 
@@ -146,7 +145,11 @@ class SourceBounds:
 
 def read_bounds(conn: duckdb.DuckDBPyConnection, info: SourceInfo) -> SourceBounds:
     ev = conn.execute(sql("source_bounds_events")).fetchone()
-    it = conn.execute(sql("source_bounds_interactions")).fetchone() if info.has_interactions else None
+    it = (
+        conn.execute(sql("source_bounds_interactions")).fetchone()
+        if info.has_interactions
+        else None
+    )
     ev_id, ev_ts = (int(ev[0]), str(ev[1])) if ev and ev[0] is not None else (0, None)
     it_id, it_ts = (int(it[0]), str(it[1])) if it and it[0] is not None else (0, None)
     newest = max((t for t in (ev_ts, it_ts) if t is not None), default=None)

@@ -17,8 +17,10 @@ def _dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     con = sqlite3.connect(db)
     try:
         # Table names are fixed literals, not input.
-        return {t: con.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()  # noqa: S608
-                for t in ("sessions", "events", "interactions")}
+        return {
+            t: con.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()  # noqa: S608
+            for t in ("sessions", "events", "interactions")
+        }
     finally:
         con.close()
 
@@ -52,8 +54,12 @@ def test_refuses_existing_file(tmp_path: Path) -> None:
 def test_truth_ids_exist_and_match(demo: tuple[Path, dict[str, Any]]) -> None:
     db, truth = demo
     con = sqlite3.connect(db)
-    rows = {r[0]: r for r in con.execute(
-        "SELECT id, session_id, direction, request_id, content FROM interactions")}
+    rows = {
+        r[0]: r
+        for r in con.execute(
+            "SELECT id, session_id, direction, request_id, content FROM interactions"
+        )
+    }
     con.close()
     assert len(truth["executions"]) == 2000
     for e in truth["executions"]:
@@ -86,8 +92,11 @@ def test_colliding_ids_across_clients(demo: tuple[Path, dict[str, Any]]) -> None
     for group in by_id.values():
         for a in group:
             for b in group:
-                if (a["session_id"] != b["session_id"] and a["response_row_id"]
-                        and a["request_row_id"] < b["request_row_id"] < a["response_row_id"]):
+                if (
+                    a["session_id"] != b["session_id"]
+                    and a["response_row_id"]
+                    and a["request_row_id"] < b["request_row_id"] < a["response_row_id"]
+                ):
                     overlapping += 1
     assert overlapping > 0
 
@@ -98,8 +107,9 @@ def test_nearest_preceding_rule_reproduces_truth(demo: tuple[Path, dict[str, Any
     # It must give exactly the generator's real pairing, else the truth is unreachable.
     db, truth = demo
     con = sqlite3.connect(db)
-    rows = con.execute("SELECT id, session_id, direction, content FROM interactions "
-                       "ORDER BY id").fetchall()
+    rows = con.execute(
+        "SELECT id, session_id, direction, content FROM interactions ORDER BY id"
+    ).fetchall()
     con.close()
     target = {c["session_id"]: c["target_repl"] for c in truth["client_sessions"]}
     execs = {e["request_row_id"]: e for e in truth["executions"]}

@@ -26,21 +26,7 @@ VALID_ID_TYPES = ("BIGINT", "UBIGINT", "INTEGER", "DOUBLE", "VARCHAR")
 
 def ts_ms(column: str) -> pl.Expr:
     """Milliseconds since the epoch of a producer timestamp ('YYYY-MM-DD HH:MM:SS.sss')."""
-    return (
-        pl.col(column)
-        .str.to_datetime(TS_FORMAT, strict=False, time_unit="ms")
-        .dt.epoch("ms")
-    )
-
-
-def id_text(column: str) -> pl.Expr:
-    """The id as the text users see: a string id without its quotes, a number as written."""
-    col = pl.col(column)
-    return (
-        pl.when(col.str.starts_with('"'))
-        .then(col.str.json_decode(pl.String))
-        .otherwise(col)
-    )
+    return pl.col(column).str.to_datetime(TS_FORMAT, strict=False, time_unit="ms").dt.epoch("ms")
 
 
 def classify(rows: pl.LazyFrame) -> pl.LazyFrame:
@@ -87,7 +73,9 @@ def classify(rows: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def rejects(rows: pl.LazyFrame, source_table: str, id_column: str, text_column: str) -> pl.LazyFrame:
+def rejects(
+    rows: pl.LazyFrame, source_table: str, id_column: str, text_column: str
+) -> pl.LazyFrame:
     """The rejected rows as etl_rejects rows."""
     return rows.filter(pl.col("reject_reason").is_not_null()).select(
         source_table=pl.lit(source_table),

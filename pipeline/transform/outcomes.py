@@ -24,7 +24,10 @@ ERROR_CATEGORIES: dict[int, str] = {
 def error_category(code: pl.Expr, message: pl.Expr, is_error_result: pl.Expr) -> pl.Expr:
     """The error_category of SPEC §3 for a code, its message and the isError flag."""
     mapped = code.replace_strict(
-        list(ERROR_CATEGORIES), list(ERROR_CATEGORIES.values()), default=None, return_dtype=pl.String
+        list(ERROR_CATEGORIES),
+        list(ERROR_CATEGORIES.values()),
+        default=None,
+        return_dtype=pl.String,
     )
     return (
         pl.when(is_error_result)
@@ -79,15 +82,6 @@ def response_fields(responses: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.col("first_text"))
         .str.slice(0, SUMMARY_CHARS),
     )
-
-
-def id_display(id_json: pl.Expr) -> pl.Expr:
-    """The id as users read it: a string id without quotes, a number as written."""
-    return pl.when(id_json.str.starts_with('"')).then(id_json.str.json_decode(pl.String)).otherwise(id_json)
-
-
-def id_type(id_json: pl.Expr) -> pl.Expr:
-    return pl.when(id_json.str.starts_with('"')).then(pl.lit("string")).otherwise(pl.lit("number"))
 
 
 def client_info(name: pl.Expr) -> pl.Expr:

@@ -36,9 +36,8 @@ def pair_responses(requests: pl.DataFrame, responses: pl.DataFrame) -> pl.DataFr
         .filter(pl.col("id_key").is_not_null())
         .sort("request_iid")
     )
-    pending = (
-        responses.filter(pl.col("id_key").is_not_null())
-        .select("response_iid", "id_key", "response_route", bound=pl.col("response_iid"))
+    pending = responses.filter(pl.col("id_key").is_not_null()).select(
+        "response_iid", "id_key", "response_route", bound=pl.col("response_iid")
     )
     held = pl.DataFrame(schema=PAIRS_SCHEMA)
     if reqs.is_empty() or pending.is_empty():

@@ -34,15 +34,12 @@ def resolve_sessions(msgs: pl.DataFrame, received: pl.DataFrame, window_ms: int)
     if msgs.is_empty():
         return msgs.with_columns(session_id=pl.col("source_session_id"))
     left = msgs.with_columns(_k=_key("method", "id_key")).sort("ts_ms")
-    right = (
-        received.select(
-            _k=_key("method", "request_id_json"),
-            ev_ts_ms=pl.col("ev_ts_ms"),
-            ev_session=pl.col("event_session_id"),
-            event_id=pl.col("event_id"),
-        )
-        .sort("ev_ts_ms", "event_id")
-    )
+    right = received.select(
+        _k=_key("method", "request_id_json"),
+        ev_ts_ms=pl.col("ev_ts_ms"),
+        ev_session=pl.col("event_session_id"),
+        event_id=pl.col("event_id"),
+    ).sort("ev_ts_ms", "event_id")
     exact = left.join_asof(
         right.with_columns(_s=pl.col("ev_session")),
         left_on="ts_ms",

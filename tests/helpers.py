@@ -1,0 +1,89 @@
+"""Shared test helpers: build demo sources, grow a live source, snapshot the outputs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import EtlConfig
+from pipeline.demo import generate_demo
+from pipeline.run import RunSummary, run
+
+REPO = Path(__file__).resolve().parent.parent
+PRODUCER_SCHEMA = (REPO / "queries" / "producer_schema.sql").read_text(encoding="utf-8")
+
+# Output tables compared between runs, without their surrogate ids.
+COMPARED: dict[str, str] = {
+    "tool_executions": "interaction_request_id",
+    "errors": "error_key",
+    "etl_rejects": "source_table, source_id",
+    "etl_requests": "interaction_id",
+    "etl_client_map": "session_id",
+}
+
+
+def make_demo(
+    tmp: Path, calls: int, seed: int, consistent: bool = False
+) -> tuple[Path, dict[str, Any]]:
+    source = tmp / f"demo-{seed}-{calls}-{int(consistent)}.db"
+    truth = tmp / f"{source.name}.truth.json"
+    generate_demo(source, calls=calls, seed=seed, truth=truth, consistent_sessions=consistent)
+    return source, json.loads(truth.read_text())
+
+
+def etl(source: Path, target: Path | None = None, full: bool = False, **kw: Any) -> RunSummary:
+    return run(EtlConfig(source=source, target=target or source, full=full, quiet=True, **kw))
+
+
+def table_rows(db: Path, table: str) -> list[tuple[Any, ...]]:
+    """Every row of a table without its surrogate id, in a deterministic order."""
+    conn = sqlite3.connect(db)
+    try:
+        cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] != "id"]
+        order = COMPARED.get(table, ", ".join(cols))
+        select = f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}"  # noqa: S608
+        return conn.execute(select).fetchall()
+    finally:
+        conn.close()
+
+
+def outputs(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    return {table: table_rows(db, table) for table in COMPARED}
+
+
+def new_live_source(path: Path) -> None:
+    """An empty producer database, as the proxy creates it."""
+    conn = sqlite3.connect(path)
+    conn.executescript(PRODUCER_SCHEMA)
+    conn.close()
+
+
+def shift_ts(ts: str, ms: int) -> str:
+    moved = datetime.strptime(ts, "%Y-%m-%d %H:%M:%S.%f") + timedelta(milliseconds=ms)
+    return moved.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def copy_until(full: Path, live: Path, cut_ts: str, events_lag_ms: int = 0) -> None:
+    """Append to `live` the rows of `full` logged up to cut_ts that it lacks (same ids).
+
+    events_lag_ms leaves the newest events out, as when a snapshot is read between an
+    interaction row and the request.received event the producer logs just after it.
+    """
+    conn = sqlite3.connect(live)
+    conn.execute("ATTACH DATABASE ? AS full_db", (str(full),))
+    with conn:
+        for table, cut in (
+            ("events", shift_ts(cut_ts, -events_lag_ms)),
+            ("interactions", cut_ts),
+        ):
+            conn.execute(
+                f"INSERT INTO main.{table} SELECT * FROM full_db.{table} "  # noqa: S608
+                f"WHERE timestamp <= ? AND id > (SELECT COALESCE(MAX(id), 0) FROM main.{table})",
+                (cut,),
+            )
+        conn.execute("INSERT OR IGNORE INTO main.sessions SELECT * FROM full_db.sessions")
+    conn.execute("DETACH DATABASE full_db")
+    conn.close()

@@ -1,0 +1,85 @@
+"""Incremental runs over a growing source equal one full run (SPEC §4 invariant)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import copy_until, etl, make_demo, new_live_source, outputs
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], Path]:
+    """A demo source, its timestamps, and the outputs of one full run over it."""
+    tmp = tmp_path_factory.mktemp("incremental")
+    source, _ = make_demo(tmp, calls=250, seed=21)
+    conn = sqlite3.connect(source)
+    stamps = [
+        r[0]
+        for r in conn.execute(
+            "SELECT timestamp FROM interactions UNION SELECT timestamp FROM events ORDER BY 1"
+        )
+    ]
+    conn.close()
+    reference = tmp / "reference.db"
+    etl(source, target=reference, full=True)
+    return source, stamps, reference
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    cuts=st.lists(
+        st.tuples(st.floats(min_value=0.0, max_value=1.0), st.integers(0, 8)),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_any_split_into_runs_equals_one_full_run(
+    demo: tuple[Path, list[str], Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    cuts: list[tuple[float, int]],
+) -> None:
+    source, stamps, reference = demo
+    live = tmp_path_factory.mktemp("live") / "events.db"
+    new_live_source(live)
+    for fraction, lag_ms in sorted(cuts):
+        copy_until(source, live, stamps[int(fraction * (len(stamps) - 1))], lag_ms)
+        etl(live)
+    copy_until(source, live, stamps[-1])
+    etl(live)
+    assert outputs(live) == outputs(reference)
+
+
+def test_a_second_run_with_no_new_rows_changes_nothing(
+    demo: tuple[Path, list[str], Path], tmp_path: Path
+) -> None:
+    source, _, _ = demo
+    target = tmp_path / "target.db"
+    etl(source, target=target)
+    first = outputs(target)
+    summary = etl(source, target=target)
+    assert summary.mode == "incremental"
+    assert outputs(target) == first
+
+
+def test_full_rebuild_after_incremental_runs_is_identical(
+    demo: tuple[Path, list[str], Path], tmp_path: Path
+) -> None:
+    source, stamps, reference = demo
+    live = tmp_path / "events.db"
+    new_live_source(live)
+    copy_until(source, live, stamps[len(stamps) // 2])
+    etl(live)
+    copy_until(source, live, stamps[-1])
+    etl(live, full=True)
+    assert outputs(live) == outputs(reference)

@@ -35,11 +35,7 @@ def exits_cleanly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class _Group(click.Group):
-    """Usage errors (bad options) exit 2 with click's one-line message, as SPEC §4 wants."""
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mcp-analytics")
 def main() -> None:
     """mcp-analytics: typed analytics from the Kaimon / MCPRepl.jl proxy log."""

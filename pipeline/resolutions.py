@@ -21,7 +21,10 @@ def resolve_error(db: Path, error_id: int, notes: str) -> str:
             raise BadInvocation(msg)
         row = conn.execute("SELECT error_key FROM errors WHERE id = ?", (error_id,)).fetchone()
         if row is None:
-            msg = f"no error with id {error_id} in {db}; list them with `mcp-analytics query`"
+            msg = (
+                f"no error with id {error_id} in {db}; "
+                "the ids are in the id column of the errors table"
+            )
             raise BadInvocation(msg)
         key = str(row[0])
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")

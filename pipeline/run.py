@@ -18,7 +18,7 @@ from pipeline.config import EtlConfig
 from pipeline.load import Staging, apply_run, open_target, read_metadata, write_transaction
 from pipeline.queries import sql
 from pipeline.source import SourceBounds, connect_source, read_bounds, validate_source
-from pipeline.transform.decode import TS_FORMAT, classify, rejects, ts_ms
+from pipeline.transform.decode import REJECT_UNPAIRED, TS_FORMAT, classify, rejects, ts_ms
 from pipeline.transform.outcomes import client_info, error_category, response_fields
 from pipeline.transform.pair import pair_responses
 from pipeline.transform.resolve import resolve_routes, resolve_sessions
@@ -328,6 +328,7 @@ def _process_batch(
     _stage_responses(answered, staging)
     _stage_cancels(inbound, candidates, pairs, staging)
     _stage_errors(responses, pairs, candidates, staging, summary)
+    _stage_unpaired(responses, pairs, staging, summary)
     matched = pairs["request_iid"].implode()
     return candidates.filter(~pl.col("request_iid").is_in(matched))
 
@@ -454,6 +455,31 @@ def _stage_cancels(
     )
 
 
+def _stage_unpaired(
+    responses: pl.DataFrame, pairs: pl.DataFrame, staging: Staging, summary: RunSummary
+) -> None:
+    """A result that answers no open request is recorded, not dropped.
+
+    Responses only pair with earlier requests, so one unpaired now stays unpaired.
+    Failed ones are already rows of `errors`.
+    """
+    lost = responses.join(pairs, on="response_iid", how="anti").filter(
+        ~(pl.col("has_error") | pl.col("is_error"))
+    )
+    if lost.is_empty():
+        return
+    staging.append(
+        "rejects",
+        lost.select(
+            source_table=pl.lit("interactions"),
+            source_id=pl.col("response_iid"),
+            reason=pl.lit(REJECT_UNPAIRED),
+            excerpt=pl.col("excerpt"),
+        ),
+    )
+    summary.rejects[REJECT_UNPAIRED] = summary.rejects.get(REJECT_UNPAIRED, 0) + lost.height
+
+
 def _stage_errors(
     responses: pl.DataFrame,
     pairs: pl.DataFrame,
@@ -478,7 +504,8 @@ def _stage_errors(
     ctx = failed.join(pairs, on="response_iid", how="left").join(
         request_ctx, on="request_iid", how="left"
     )
-    is_tool = pl.col("is_tool_call").fill_null(False)
+    # isError exists only on tools/call results, so it is a tool error even unpaired.
+    is_tool = pl.col("is_tool_call").fill_null(False) | ~pl.col("has_error")
     rows = ctx.select(
         session_id=pl.coalesce("req_session", "source_session_id"),
         timestamp=pl.col("ts"),

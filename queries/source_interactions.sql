@@ -11,7 +11,10 @@ WITH raw AS (
         direction,
         message_type,
         method AS row_method,
-        content,
+        -- Invalid UTF-8 becomes NULL here (and a reject downstream): DuckDB's string
+        -- functions must never see it (trim() does not return on such input).
+        TRY(decode(encode(content))) AS content,
+        content IS NOT NULL AND TRY(decode(encode(content))) IS NULL AS bad_utf8,
         CAST(content_size AS BIGINT) AS content_size
     FROM sqlite_query(
         'src',
@@ -50,9 +53,14 @@ SELECT
     direction,
     message_type,
     row_method,
-    COALESCE(content_size, strlen(content)) AS content_bytes,
+    COALESCE(content_size, strlen(content), 0) AS content_bytes,
     left(content, 200) AS excerpt,
+    -- DuckDB's parser accepts trailing commas and NaN/Infinity; rows that may use them
+    -- are checked again by a strict parser (pipeline/transform/decode.py).
+    CASE WHEN doc IS NOT NULL AND regexp_matches(doc, ',\s*[}\]]|NaN|Infinity') THEN doc END
+        AS lenient_suspect,
     CASE
+        WHEN bad_utf8 THEN 'invalid_utf8'
         WHEN content IS NULL OR trim(content) = '' THEN 'empty'
         WHEN doc IS NULL THEN 'invalid_json'
         ELSE lower(doc_kind)

@@ -7,6 +7,8 @@ column (the producer logs every inbound body as 'request', notifications include
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S%.3f"
@@ -15,11 +17,13 @@ EXCERPT_CHARS = 200
 # Why a row is rejected; documented in docs/rules.md.
 REJECT_EMPTY = "empty_content"
 REJECT_INVALID_JSON = "invalid_json"
+REJECT_INVALID_UTF8 = "invalid_utf8"
 REJECT_BATCH = "batch_not_supported"
 REJECT_NOT_OBJECT = "not_a_json_object"
 REJECT_NOT_JSONRPC = "not_a_jsonrpc_message"
 REJECT_BAD_ID = "invalid_id_type"
 REJECT_BAD_TIMESTAMP = "invalid_timestamp"
+REJECT_UNPAIRED = "unpaired_response"
 
 VALID_ID_TYPES = ("BIGINT", "UBIGINT", "INTEGER", "DOUBLE", "VARCHAR")
 
@@ -29,8 +33,28 @@ def ts_ms(column: str) -> pl.Expr:
     return pl.col(column).str.to_datetime(TS_FORMAT, strict=False, time_unit="ms").dt.epoch("ms")
 
 
+def _reject_constant(name: str) -> float:
+    msg = f"{name} is not JSON"
+    raise ValueError(msg)
+
+
+def is_strict_json(text: str) -> bool:
+    """True when text is JSON by RFC 8259 (no trailing commas, no NaN or Infinity)."""
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return False
+    return True
+
+
 def classify(rows: pl.LazyFrame) -> pl.LazyFrame:
     """Add `kind` (request | notification | response | other) and `reject_reason`."""
+    strict = pl.col("lenient_suspect").map_elements(is_strict_json, return_dtype=pl.Boolean)
+    rows = rows.with_columns(
+        doc_kind=pl.when(strict.fill_null(True))
+        .then(pl.col("doc_kind"))
+        .otherwise(pl.lit("invalid_json"))
+    )
     is_object = pl.col("doc_kind") == "object"
     has_id = pl.col("id_json").is_not_null() & (pl.col("id_json") != "null")
     id_ok = pl.col("id_type").is_in(VALID_ID_TYPES)
@@ -50,6 +74,8 @@ def classify(rows: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit(REJECT_BAD_TIMESTAMP))
         .when(pl.col("doc_kind") == "empty")
         .then(pl.lit(REJECT_EMPTY))
+        .when(pl.col("doc_kind") == "invalid_utf8")
+        .then(pl.lit(REJECT_INVALID_UTF8))
         .when(pl.col("doc_kind") == "invalid_json")
         .then(pl.lit(REJECT_INVALID_JSON))
         .when(pl.col("doc_kind") == "array")

@@ -41,6 +41,7 @@ CREATE INDEX IF NOT EXISTS idx_tool_executions_status ON tool_executions(status,
 CREATE INDEX IF NOT EXISTS idx_tool_executions_duration ON tool_executions(duration_ms DESC);
 CREATE INDEX IF NOT EXISTS idx_tool_executions_request ON tool_executions(request_id);
 CREATE INDEX IF NOT EXISTS idx_tool_executions_response_row ON tool_executions(interaction_response_id);
+CREATE INDEX IF NOT EXISTS idx_tool_executions_route ON tool_executions(route, tool_method, request_time);
 
 CREATE TABLE IF NOT EXISTS errors (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -88,7 +88,8 @@ def test_error_rows_take_context_from_the_request(tmp_path: Path) -> None:
     rows = conn.execute(
         "SELECT e.tool_name, e.method, e.session_id, t.tool_name, t.session_id, e.error_type "
         "FROM errors e JOIN tool_executions t "
-        "ON t.interaction_request_id = e.interaction_request_id"
+        "ON t.interaction_request_id = e.interaction_request_id "
+        "WHERE e.error_source <> 'request_error_event'"
     ).fetchall()
     conn.close()
     assert rows, "the demo has tool errors"
@@ -100,3 +101,27 @@ def test_error_rows_take_context_from_the_request(tmp_path: Path) -> None:
             "tool_error",
         )
     assert truth["executions"]
+
+
+def test_request_error_events_link_to_the_failed_call(tmp_path: Path) -> None:
+    """A proxy failure names no request; it takes the call open on that REPL at the time."""
+    source, _ = make_demo(tmp_path, calls=3000, seed=2)
+    etl(source)
+    conn = sqlite3.connect(source)
+    rows = conn.execute(
+        "SELECT e.source_session_id, e.session_id, e.tool_name, t.route, t.session_id, "
+        "t.tool_name, t.status, e.error_type "
+        "FROM errors e LEFT JOIN tool_executions t "
+        "ON t.interaction_request_id = e.interaction_request_id "
+        "WHERE e.error_source = 'request_error_event'"
+    ).fetchall()
+    conn.close()
+    assert rows, "the demo's REPL drops produce request.error events"
+    for repl, session, tool, route, t_session, t_tool, status, error_type in rows:
+        assert (route, session, tool, status, error_type) == (
+            repl,
+            t_session,
+            t_tool,
+            "error",
+            "system_error",
+        )

@@ -140,18 +140,17 @@ def _process_events(
     if frame.is_empty():
         return client_map
     frame = frame.with_columns(ev_ts_ms=ts_ms("ts"))
-    bad = frame.filter(pl.col("data_invalid") | pl.col("ev_ts_ms").is_null())
-    staging.append(
-        "rejects",
-        bad.select(
-            source_table=pl.lit("events"),
-            source_id=pl.col("event_id"),
-            reason=pl.when(pl.col("ev_ts_ms").is_null())
-            .then(pl.lit("invalid_timestamp"))
-            .otherwise(pl.lit("invalid_json")),
-            excerpt=pl.col("data").str.slice(0, 200),
-        ),
+    bad = frame.filter(pl.col("data_invalid") | pl.col("ev_ts_ms").is_null()).select(
+        source_table=pl.lit("events"),
+        source_id=pl.col("event_id"),
+        reason=pl.when(pl.col("ev_ts_ms").is_null())
+        .then(pl.lit("invalid_timestamp"))
+        .otherwise(pl.lit("invalid_json")),
+        excerpt=pl.col("data").str.slice(0, 200),
     )
+    staging.append("rejects", bad)
+    for reason, count in bad.group_by("reason").len().iter_rows():
+        summary.rejects[reason] = summary.rejects.get(reason, 0) + count
     good = frame.filter(~pl.col("data_invalid") & pl.col("ev_ts_ms").is_not_null())
     new_map = good.filter(pl.col("event_type") == "session.initialized").select(
         session_id=pl.col("event_session_id"),

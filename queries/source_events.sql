@@ -1,5 +1,6 @@
 -- Events in the id range ($lo, $hi] other than the per-request ones (request.received,
--- tool.call.*), which are read by time as context (source_context_events.sql).
+-- tool.call.*), which are read by time as context (source_context_events.sql); those
+-- are read here too when their data is not JSON, so that they land in etl_rejects.
 -- Grain: one row per source event row, with the data keys the ETL reads.
 WITH raw AS (
     SELECT
@@ -13,7 +14,8 @@ WITH raw AS (
         'src',
         'SELECT id, session_id, event_type, timestamp, duration_ms, data
          FROM events WHERE id > ? AND id <= ?
-           AND event_type NOT IN (''request.received'', ''tool.call.start'', ''tool.call.complete'')
+           AND (event_type NOT IN (''request.received'', ''tool.call.start'', ''tool.call.complete'')
+                OR NOT json_valid(data))
          ORDER BY id',
         params = ROW($lo::BIGINT, $hi::BIGINT)
     )

@@ -18,7 +18,7 @@ from pipeline.config import EtlConfig
 from pipeline.load import Staging, apply_run, open_target, read_metadata, write_transaction
 from pipeline.queries import sql
 from pipeline.source import SourceBounds, connect_source, read_bounds, validate_source
-from pipeline.transform.decode import REJECT_UNPAIRED, TS_FORMAT, classify, rejects, ts_ms
+from pipeline.transform.decode import REJECT_UNPAIRED, classify, rejects, ts_ms
 from pipeline.transform.outcomes import client_info, error_category, response_fields
 from pipeline.transform.pair import pair_responses
 from pipeline.transform.resolve import resolve_routes, resolve_sessions
@@ -536,4 +536,4 @@ def _stage_errors(
     summary.errors_new += rows.height
 
 
-__all__ = ["TS_FORMAT", "RunSummary", "run"]
+__all__ = ["RunSummary", "run"]

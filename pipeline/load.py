@@ -110,8 +110,12 @@ STAGED: dict[str, tuple[str, ...]] = {
 
 
 def _statements(text: str) -> list[str]:
-    """Split a queries/ file into statements (our files never put ';' inside strings)."""
-    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    """Split a queries/ file into statements.
+
+    Our files never put ';' or '--' inside string literals, so comments can be cut at
+    '--' and statements split at ';'.
+    """
+    body = "\n".join(line.split("--", 1)[0] for line in text.splitlines())
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
@@ -147,11 +151,44 @@ class Staging:
             self.path.unlink()
 
 
+# The version of queries/schema.sql. A target written under another version has its
+# analytics tables dropped and rebuilt by a full run: they are all derived from the
+# source. error_resolutions (a person's work) is never dropped.
+SCHEMA_VERSION = "2"
+REBUILT_ON_UPGRADE = (
+    "tool_executions",
+    "errors",
+    "performance_metrics",
+    "client_sessions",
+    "session_lifecycle",
+    "etl_metadata",
+    "etl_rejects",
+    "etl_requests",
+    "etl_client_map",
+    "etl_repl_events",
+    "etl_stateless_clients",
+)
+
+
+def _stale_schema(conn: sqlite3.Connection) -> bool:
+    has_meta = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'etl_metadata'"
+    ).fetchone()
+    if not has_meta:
+        return False
+    row = conn.execute("SELECT value FROM etl_metadata WHERE key = 'schema_version'").fetchone()
+    return row is not None and row[0] != SCHEMA_VERSION
+
+
 def open_target(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """Open (creating if needed) the target and make sure the analytics schema exists."""
     try:
         conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
         conn.execute("BEGIN IMMEDIATE")
+        if _stale_schema(conn):
+            for table in REBUILT_ON_UPGRADE:
+                # Names from our own constant, never from data.
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in _statements(sql("schema")):
             conn.execute(statement)
         conn.execute("COMMIT")

@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from pipeline.config import EtlConfig
-from pipeline.load import Staging, apply_run, open_target, read_metadata, write_transaction
+from pipeline.load import SCHEMA_VERSION, Staging, apply_run, open_target, read_metadata, write_transaction
 from pipeline.queries import sql
 from pipeline.source import SourceBounds, connect_source, read_bounds, validate_source
 from pipeline.transform.decode import REJECT_UNPAIRED, classify, rejects, ts_ms
@@ -23,7 +23,6 @@ from pipeline.transform.outcomes import client_info, error_category, response_fi
 from pipeline.transform.pair import pair_responses
 from pipeline.transform.resolve import resolve_routes, resolve_sessions
 
-SCHEMA_VERSION = "1"
 TS_PY_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 

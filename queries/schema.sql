@@ -42,6 +42,7 @@ CREATE INDEX IF NOT EXISTS idx_tool_executions_duration ON tool_executions(durat
 CREATE INDEX IF NOT EXISTS idx_tool_executions_request ON tool_executions(request_id);
 CREATE INDEX IF NOT EXISTS idx_tool_executions_response_row ON tool_executions(interaction_response_id);
 CREATE INDEX IF NOT EXISTS idx_tool_executions_route ON tool_executions(route, tool_method, request_time);
+CREATE INDEX IF NOT EXISTS idx_tool_executions_date ON tool_executions(request_date, status);
 
 CREATE TABLE IF NOT EXISTS errors (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -88,11 +89,37 @@ CREATE TABLE IF NOT EXISTS performance_metrics (
     agent_id TEXT,
     p50_ms REAL,
     p95_ms REAL,
-    p99_ms REAL
+    p99_ms REAL,
+    -- additions to the design document
+    execution_count INTEGER,               -- tool_execution: executions that got a response
+    error_count INTEGER,                   -- tool_execution: of those, status 'error'
+    min_ms REAL,
+    max_ms REAL,
+    bucket_seconds INTEGER,                -- 3600 (latency_1h) or 86400 (latency_1d); etl: NULL
+    -- Latency histogram on the OpenTelemetry MCP duration boundaries: each column counts
+    -- the durations in (previous boundary, this boundary], hist_inf those above 300 s.
+    hist_10ms INTEGER,
+    hist_20ms INTEGER,
+    hist_50ms INTEGER,
+    hist_100ms INTEGER,
+    hist_200ms INTEGER,
+    hist_500ms INTEGER,
+    hist_1s INTEGER,
+    hist_2s INTEGER,
+    hist_5s INTEGER,
+    hist_10s INTEGER,
+    hist_30s INTEGER,
+    hist_60s INTEGER,
+    hist_120s INTEGER,
+    hist_300s INTEGER,
+    hist_inf INTEGER,
+    rows_read INTEGER,                     -- etl: source rows the run read
+    metric_date TEXT                       -- DATE(timestamp), the Parquet partition key
 );
 CREATE INDEX IF NOT EXISTS idx_metrics_session ON performance_metrics(session_id, timestamp DESC);
 CREATE INDEX IF NOT EXISTS idx_metrics_type ON performance_metrics(metric_type, metric_name, timestamp DESC);
 CREATE INDEX IF NOT EXISTS idx_metrics_tool ON performance_metrics(tool_name, timestamp DESC);
+CREATE INDEX IF NOT EXISTS idx_metrics_date ON performance_metrics(metric_type, metric_date);
 
 CREATE TABLE IF NOT EXISTS client_sessions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -110,10 +137,20 @@ CREATE TABLE IF NOT EXISTS client_sessions (
     target_repl TEXT,
     total_requests INTEGER DEFAULT 0,
     total_errors INTEGER DEFAULT 0,
-    total_data_sent INTEGER DEFAULT 0,
-    total_data_received INTEGER DEFAULT 0
+    total_data_sent INTEGER DEFAULT 0,     -- bytes the client sent (its requests)
+    total_data_received INTEGER DEFAULT 0, -- bytes the client received (responses to them)
+    -- additions to the design document
+    capabilities TEXT,                     -- the client's capabilities object, raw JSON
+    supports_roots BOOLEAN,
+    supports_sampling BOOLEAN,
+    supports_elicitation BOOLEAN,
+    session_kind TEXT NOT NULL,            -- initialize | stateless
+    status TEXT NOT NULL,                  -- active | disconnected | terminated
+    initialize_interaction_id INTEGER,     -- the matched initialize request row
+    initialized_event_id INTEGER,          -- its session.initialized event
+    connect_date TEXT                      -- DATE(connect_time)
 );
-CREATE INDEX IF NOT EXISTS idx_client_sessions_session ON client_sessions(session_id);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_client_sessions_session ON client_sessions(session_id);
 CREATE INDEX IF NOT EXISTS idx_client_sessions_client ON client_sessions(client_name, connect_time DESC);
 CREATE INDEX IF NOT EXISTS idx_client_sessions_active ON client_sessions(disconnect_time) WHERE disconnect_time IS NULL;
 
@@ -126,7 +163,10 @@ CREATE TABLE IF NOT EXISTS session_lifecycle (
     to_state TEXT NOT NULL,
     reason TEXT,
     triggered_by TEXT,
-    metadata TEXT
+    metadata TEXT,
+    -- additions to the design document
+    entity_type TEXT NOT NULL,             -- client | repl
+    lifecycle_date TEXT                    -- DATE(timestamp), the Parquet partition key
 );
 CREATE INDEX IF NOT EXISTS idx_lifecycle_session ON session_lifecycle(session_id, timestamp);
 CREATE INDEX IF NOT EXISTS idx_lifecycle_event ON session_lifecycle(event_type, timestamp DESC);
@@ -169,6 +209,8 @@ CREATE TABLE IF NOT EXISTS etl_requests (
     response_is_error INTEGER
 );
 CREATE INDEX IF NOT EXISTS idx_etl_requests_open ON etl_requests(response_interaction_id);
+CREATE INDEX IF NOT EXISTS idx_etl_requests_session ON etl_requests(session_id, request_time);
+CREATE INDEX IF NOT EXISTS idx_etl_requests_method ON etl_requests(method, request_time);
 
 -- Client sessions seen in session.initialized events (the routing map for pairing).
 CREATE TABLE IF NOT EXISTS etl_client_map (
@@ -180,6 +222,27 @@ CREATE TABLE IF NOT EXISTS etl_client_map (
     event_id INTEGER
 );
 
+-- REPL lifecycle events (repl.registered / repl.unregistered), kept for session_lifecycle.
+CREATE TABLE IF NOT EXISTS etl_repl_events (
+    event_id INTEGER PRIMARY KEY,
+    repl_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    timestamp DATETIME NOT NULL,
+    data TEXT
+);
+
+-- Stateless (2026-07-28) client identities seen in request _meta: one row per session,
+-- from the first request that carried a clientInfo.
+CREATE TABLE IF NOT EXISTS etl_stateless_clients (
+    session_id TEXT PRIMARY KEY,
+    client_name TEXT NOT NULL,
+    client_version TEXT,
+    protocol_version TEXT,
+    capabilities TEXT,
+    first_seen DATETIME NOT NULL,
+    interaction_id INTEGER NOT NULL
+);
+
 -- A person's resolution of an error, keyed by the error's natural key so that it
 -- survives every rebuild (errors.id is a surrogate and changes on --full).
 CREATE TABLE IF NOT EXISTS error_resolutions (
@@ -189,8 +252,15 @@ CREATE TABLE IF NOT EXISTS error_resolutions (
 );
 
 -- Views ------------------------------------------------------------------------------
+-- Dropped and created on every open, so a target always has the current definitions.
+DROP VIEW IF EXISTS v_daily_tool_usage;
+DROP VIEW IF EXISTS v_session_summary;
+DROP VIEW IF EXISTS v_error_hotspots;
+DROP VIEW IF EXISTS v_latency_histogram;
+DROP VIEW IF EXISTS v_tool_latency_hourly;
+DROP VIEW IF EXISTS v_client_activity;
 
-CREATE VIEW IF NOT EXISTS v_daily_tool_usage AS
+CREATE VIEW v_daily_tool_usage AS
 SELECT
     DATE(request_time) AS date,
     tool_name,
@@ -205,41 +275,49 @@ GROUP BY DATE(request_time), tool_name
 ORDER BY date DESC, execution_count DESC;
 
 -- The seed joined executions and errors side by side, which multiplies the sums when a
--- session has both; each side is aggregated on its own before the join.
-CREATE VIEW IF NOT EXISTS v_session_summary AS
+-- session has both; each side is aggregated on its own before the join. The seed read
+-- the producer's raw `sessions` table, which also lists REPLs, progress tokens and tool
+-- names; here a session is a client session, plus any session id executions were
+-- attributed to without one (status 'unattributed'), so the view works on any target.
+CREATE VIEW v_session_summary AS
+WITH ids AS (
+    SELECT session_id FROM client_sessions
+    UNION
+    SELECT session_id FROM tool_executions
+),
+te AS (
+    SELECT
+        session_id,
+        COUNT(*) AS total_tool_calls,
+        SUM(duration_ms) AS total_execution_time_ms,
+        AVG(duration_ms) AS avg_execution_time_ms,
+        MIN(request_time) AS first_call,
+        MAX(COALESCE(response_time, request_time)) AS last_call
+    FROM tool_executions
+    GROUP BY session_id
+),
+e AS (
+    SELECT session_id, COUNT(*) AS total_errors
+    FROM errors
+    GROUP BY session_id
+)
 SELECT
-    s.session_id,
-    s.start_time,
-    s.last_activity,
-    s.status,
+    ids.session_id,
+    COALESCE(cs.connect_time, te.first_call) AS start_time,
+    COALESCE(cs.last_activity, te.last_call) AS last_activity,
+    COALESCE(cs.status, 'unattributed') AS status,
     cs.client_name,
     cs.client_version,
     COALESCE(te.total_tool_calls, 0) AS total_tool_calls,
     COALESCE(e.total_errors, 0) AS total_errors,
     te.total_execution_time_ms,
     te.avg_execution_time_ms
-FROM sessions AS s
-LEFT JOIN (
-    SELECT session_id, MIN(client_name) AS client_name, MIN(client_version) AS client_version
-    FROM client_sessions
-    GROUP BY session_id
-) AS cs ON s.session_id = cs.session_id
-LEFT JOIN (
-    SELECT
-        session_id,
-        COUNT(*) AS total_tool_calls,
-        SUM(duration_ms) AS total_execution_time_ms,
-        AVG(duration_ms) AS avg_execution_time_ms
-    FROM tool_executions
-    GROUP BY session_id
-) AS te ON s.session_id = te.session_id
-LEFT JOIN (
-    SELECT session_id, COUNT(*) AS total_errors
-    FROM errors
-    GROUP BY session_id
-) AS e ON s.session_id = e.session_id;
+FROM ids
+LEFT JOIN client_sessions AS cs ON cs.session_id = ids.session_id
+LEFT JOIN te ON te.session_id = ids.session_id
+LEFT JOIN e ON e.session_id = ids.session_id;
 
-CREATE VIEW IF NOT EXISTS v_error_hotspots AS
+CREATE VIEW v_error_hotspots AS
 SELECT
     tool_name,
     error_type,
@@ -251,3 +329,63 @@ FROM errors
 WHERE resolved = 0
 GROUP BY tool_name, error_type, error_category
 ORDER BY error_count DESC;
+
+-- Helper views for the dashboards ----------------------------------------------------
+
+-- The hourly latency histogram in long form (one row per bucket, tool and bin), the shape
+-- Grafana's heatmap and Metabase's bar charts take. le_seconds is the bin's upper bound
+-- (NULL for the bin above 300 s); tool_name NULL is the all-tools row.
+CREATE VIEW v_latency_histogram AS
+WITH bins(bin, le_seconds) AS (
+    VALUES (1, 0.01), (2, 0.02), (3, 0.05), (4, 0.1), (5, 0.2), (6, 0.5), (7, 1.0), (8, 2.0),
+        (9, 5.0), (10, 10.0), (11, 30.0), (12, 60.0), (13, 120.0), (14, 300.0), (15, NULL)
+)
+SELECT
+    m.timestamp,
+    m.tool_name,
+    bins.bin,
+    bins.le_seconds,
+    CASE bins.bin
+        WHEN 1 THEN m.hist_10ms WHEN 2 THEN m.hist_20ms WHEN 3 THEN m.hist_50ms
+        WHEN 4 THEN m.hist_100ms WHEN 5 THEN m.hist_200ms WHEN 6 THEN m.hist_500ms
+        WHEN 7 THEN m.hist_1s WHEN 8 THEN m.hist_2s WHEN 9 THEN m.hist_5s
+        WHEN 10 THEN m.hist_10s WHEN 11 THEN m.hist_30s WHEN 12 THEN m.hist_60s
+        WHEN 13 THEN m.hist_120s WHEN 14 THEN m.hist_300s ELSE m.hist_inf
+    END AS execution_count
+FROM performance_metrics AS m
+CROSS JOIN bins
+WHERE m.metric_type = 'tool_execution' AND m.metric_name = 'latency_1h';
+
+-- Per tool and hour: counts, error rate and exact percentiles, ready to plot.
+CREATE VIEW v_tool_latency_hourly AS
+SELECT
+    timestamp,
+    COALESCE(tool_name, '(all tools)') AS tool_name,
+    execution_count,
+    error_count,
+    ROUND(100.0 * error_count / execution_count, 2) AS error_rate_pct,
+    duration_ms AS mean_ms,
+    p50_ms,
+    p95_ms,
+    p99_ms,
+    min_ms,
+    max_ms,
+    throughput
+FROM performance_metrics
+WHERE metric_type = 'tool_execution' AND metric_name = 'latency_1h';
+
+-- Client sessions by name and version, active or not, with their totals.
+CREATE VIEW v_client_activity AS
+SELECT
+    client_name,
+    client_version,
+    protocol_version,
+    session_kind,
+    COUNT(*) AS sessions,
+    SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS active_sessions,
+    SUM(total_requests) AS total_requests,
+    SUM(total_errors) AS total_errors,
+    MIN(connect_time) AS first_connect,
+    MAX(last_activity) AS last_activity
+FROM client_sessions
+GROUP BY client_name, client_version, protocol_version, session_kind;

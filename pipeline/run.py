@@ -15,7 +15,14 @@ import duckdb
 import polars as pl
 
 from pipeline.config import EtlConfig
-from pipeline.load import SCHEMA_VERSION, Staging, apply_run, open_target, read_metadata, write_transaction
+from pipeline.load import (
+    SCHEMA_VERSION,
+    Staging,
+    apply_run,
+    open_target,
+    read_metadata,
+    write_transaction,
+)
 from pipeline.queries import sql
 from pipeline.source import SourceBounds, connect_source, read_bounds, validate_source
 from pipeline.transform.decode import REJECT_UNPAIRED, classify, rejects, ts_ms

@@ -23,6 +23,12 @@ class EtlConfig:
     # Rows younger than this (relative to the newest event) may still lack their
     # request.received event: they are processed, but redone on the next run.
     settle_ms: int = 5_000
+    # A client session with no activity for this long (relative to the newest source
+    # timestamp) is disconnected (SPEC §6).
+    idle_timeout_ms: int = 1_800_000
+    # session.initialized is logged while the proxy handles the initialize request; this
+    # is how long before the event its request may have been logged.
+    init_window_ms: int = 10_000
     # Interactions read per batch (id range); bounds memory, not results.
     batch_rows: int = 50_000
     # How long SQLite waits for a lock on the source or the target before giving up.

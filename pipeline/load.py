@@ -71,6 +71,7 @@ STAGED: dict[str, tuple[str, ...]] = {
         "error_code",
         "has_structured_content",
         "status",
+        "answered_by",
     ),
     "request_responses": (
         "interaction_request_id",
@@ -106,10 +107,20 @@ STAGED: dict[str, tuple[str, ...]] = {
         "source_session_id",
     ),
     "rejects": ("source_table", "source_id", "reason", "excerpt"),
+    "repl_events": ("event_id", "repl_id", "event_type", "timestamp", "data"),
+    "stateless_clients": (
+        "session_id",
+        "client_name",
+        "client_version",
+        "protocol_version",
+        "capabilities",
+        "first_seen",
+        "interaction_id",
+    ),
 }
 
 
-def _statements(text: str) -> list[str]:
+def statements(text: str) -> list[str]:
     """Split a queries/ file into statements.
 
     Our files never put ';' or '--' inside string literals, so comments can be cut at
@@ -167,6 +178,7 @@ REBUILT_ON_UPGRADE = (
     "etl_client_map",
     "etl_repl_events",
     "etl_stateless_clients",
+    "etl_session_activity",
 )
 
 
@@ -189,7 +201,7 @@ def open_target(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
             for table in REBUILT_ON_UPGRADE:
                 # Names from our own constant, never from data.
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
-        for statement in _statements(sql("schema")):
+        for statement in statements(sql("schema")):
             conn.execute(statement)
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
@@ -228,16 +240,19 @@ def apply_run(
     events_wm: int,
     newest_ts: str | None,
     pending_timeout_ms: int,
-    metadata: Mapping[str, str | int | None],
 ) -> None:
-    """Inside write_transaction: roll back the provisional tail, apply, finish, watermark."""
-    for statement in _statements(sql("load_rollback")):
+    """Inside write_transaction: roll back the provisional tail, apply, finish."""
+    for statement in statements(sql("load_rollback")):
         conn.execute(statement, {"settled_iid": settled_iid, "events_wm": events_wm})
-    for statement in _statements(sql("load_apply")):
+    for statement in statements(sql("load_apply")):
         conn.execute(statement)
     params = {"newest_ts": newest_ts, "pending_timeout_ms": pending_timeout_ms}
-    for statement in _statements(sql("load_finish")):
+    for statement in statements(sql("load_finish")):
         conn.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
+
+
+def write_metadata(conn: sqlite3.Connection, metadata: Mapping[str, str | int | None]) -> None:
+    """Inside write_transaction: the watermarks and run facts, committed with the rows."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     conn.executemany(
         "INSERT INTO etl_metadata (key, value, updated_at) VALUES (?, ?, ?) "

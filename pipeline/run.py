@@ -6,21 +6,26 @@ batches (decode, resolve, pair, outcomes; staged on disk) → one write transact
 
 from __future__ import annotations
 
+import json
+import resource
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import duckdb
 import polars as pl
 
 from pipeline.config import EtlConfig
+from pipeline.derive import DeriveParams, derive, mark_after, mark_before
 from pipeline.load import (
     SCHEMA_VERSION,
     Staging,
     apply_run,
     open_target,
     read_metadata,
+    write_metadata,
     write_transaction,
 )
 from pipeline.queries import sql
@@ -46,7 +51,72 @@ class RunSummary:
     rejects: dict[str, int] = field(default_factory=dict)
     settled_interaction_id: int = 0
     seconds: float = 0.0
+    run_id: str = ""
+    # Days whose rows changed in a partitioned table (tool_executions, errors,
+    # performance_metrics, session_lifecycle); None after a full run: all of them.
+    touched_days: list[str] | None = None
 
+
+@dataclass(frozen=True)
+class RunClock:
+    """Wall and CPU time at the start of a run, for its own performance_metrics row."""
+
+    wall: float
+    cpu: float
+    local_start: datetime
+
+    @staticmethod
+    def start() -> RunClock:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return RunClock(time.perf_counter(), usage.ru_utime + usage.ru_stime, datetime.now())
+
+
+def _write_run_metric(
+    conn: sqlite3.Connection, run_id: str, summary: RunSummary, clock: RunClock
+) -> str:
+    """The run's own row in performance_metrics (metric_type 'etl'); returns its day.
+
+    Measured up to this point of the run (the commit follows). memory_mb is the peak
+    resident set of the process (ru_maxrss), cpu_percent the process's CPU time over the
+    wall time (above 100 when DuckDB or Polars use several cores).
+    """
+    wall = time.perf_counter() - clock.wall
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - clock.cpu
+    rows = summary.interactions_read + summary.events_read
+    stamp = clock.local_start.strftime(TS_PY_FORMAT)[:-3]
+    conn.execute(
+        "INSERT INTO performance_metrics (session_id, timestamp, metric_type, metric_name, "
+        "duration_ms, throughput, memory_mb, cpu_percent, rows_read, metric_date) "
+        "VALUES (?, ?, 'etl', ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            stamp,
+            f"run_{summary.mode}",
+            wall * 1000,
+            rows / wall if wall > 0 else None,
+            usage.ru_maxrss / 1024,  # KiB on Linux
+            100 * cpu / wall if wall > 0 else None,
+            rows,
+            stamp[:10],
+        ),
+    )
+    return stamp[:10]
+
+
+def _closed_sessions(src: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Client sessions the producer marked closed (G3 does on DELETE), with the time."""
+    rows = src.execute(sql("source_closed_sessions")).fetchall()
+    return {str(sid): str(ts) for sid, ts in rows}
+
+
+# REPL registry events, by the names of the producer's generations (docs/producer.md §5).
+REPL_EVENT_TYPES = {
+    "repl.registered": "repl.registered",
+    "repl.unregistered": "repl.unregistered",
+    "julia_session.registered": "repl.registered",
+    "julia_session.unregistered": "repl.unregistered",
+}
 
 # The columns the pairing state keeps for each open request (answered later, maybe in
 # a later batch or run). Errors take their context from here.
@@ -68,6 +138,7 @@ OPEN_COLUMNS = {
 
 def run(config: EtlConfig) -> RunSummary:
     started = time.perf_counter()
+    clock = RunClock.start()
     info = validate_source(config.source, config.busy_timeout_ms)
     target = open_target(config.target, config.busy_timeout_ms)
     try:
@@ -88,20 +159,43 @@ def run(config: EtlConfig) -> RunSummary:
                     src, staging, target, config, bounds, settled_prev, client_map, summary
                 )
             summary.settled_interaction_id = settled
+            closed = _closed_sessions(src)
             with write_transaction(target, staging) as conn:
+                mark_before(conn, settled_prev, events_wm)
                 apply_run(
                     conn,
                     settled_iid=settled_prev,
                     events_wm=events_wm,
                     newest_ts=bounds.newest_ts,
                     pending_timeout_ms=config.pending_timeout_ms,
-                    metadata={
+                )
+                mark_after(conn)
+                days = derive(
+                    conn,
+                    DeriveParams(
+                        newest_ts=bounds.newest_ts,
+                        idle_timeout_ms=config.idle_timeout_ms,
+                        init_window_ms=config.init_window_ms,
+                        closed_sessions=closed,
+                    ),
+                )
+                run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid4().hex[:8]}"
+                etl_day = _write_run_metric(conn, run_id, summary, clock)
+                summary.run_id = run_id
+                summary.touched_days = None if full else sorted({*days, etl_day})
+                write_metadata(
+                    conn,
+                    {
                         "schema_version": SCHEMA_VERSION,
                         "interactions_settled_id": settled,
                         "interactions_max_id": bounds.interactions_max_id,
                         "events_max_id": bounds.events_max_id,
                         "newest_timestamp": bounds.newest_ts,
                         "source": str(config.source.resolve()),
+                        "run_id": run_id,
+                        "previous_run_id": meta.get("run_id"),
+                        # Days whose rows changed in a partitioned table; null: all.
+                        "touched_days": json.dumps(summary.touched_days),
                     },
                 )
         finally:
@@ -196,6 +290,14 @@ def _process_events(
     )
     staging.append("errors", errs)
     summary.errors_new += errs.height
+    repl_events = good.filter(pl.col("event_type").is_in(REPL_EVENT_TYPES)).select(
+        event_id=pl.col("event_id"),
+        repl_id=pl.col("event_session_id"),
+        event_type=pl.col("event_type").replace(REPL_EVENT_TYPES),
+        timestamp=pl.col("ts"),
+        data=pl.col("data"),
+    )
+    staging.append("repl_events", repl_events)
     return merged
 
 
@@ -375,6 +477,21 @@ def _stage_new_requests(requests: pl.DataFrame, staging: Staging, summary: RunSu
         params=pl.col("params_json"),
     )
     staging.append("requests", others)
+    stateless = (
+        requests.filter(pl.col("meta_client_name").is_not_null())
+        .sort("interaction_id")
+        .unique("session_id", keep="first", maintain_order=True)
+        .select(
+            session_id=pl.col("session_id"),
+            client_name=pl.col("meta_client_name"),
+            client_version=pl.col("meta_client_version"),
+            protocol_version=pl.col("meta_protocol_version"),
+            capabilities=pl.col("meta_capabilities"),
+            first_seen=pl.col("ts"),
+            interaction_id=pl.col("interaction_id"),
+        )
+    )
+    staging.append("stateless_clients", stateless)
 
 
 def _stage_responses(answered: pl.DataFrame, staging: Staging) -> None:
@@ -392,6 +509,7 @@ def _stage_responses(answered: pl.DataFrame, staging: Staging) -> None:
             error_code=pl.col("error_code"),
             has_structured_content=pl.col("has_structured_content"),
             status=pl.col("status"),
+            answered_by=pl.col("response_route"),
         ),
     )
     staging.append(

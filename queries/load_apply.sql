@@ -37,7 +37,8 @@ SET interaction_response_id = u.interaction_response_id,
     result_summary = u.result_summary,
     error_code = u.error_code,
     has_structured_content = u.has_structured_content,
-    status = u.status
+    status = u.status,
+    answered_by = u.answered_by
 FROM stg.execution_responses AS u
 WHERE tool_executions.interaction_request_id = u.interaction_request_id;
 UPDATE etl_requests
@@ -70,3 +71,19 @@ SELECT source_table, source_id, reason, excerpt
 FROM stg.rejects
 WHERE true
 ON CONFLICT (source_table, source_id) DO UPDATE SET reason = excluded.reason, excerpt = excluded.excerpt;
+INSERT INTO etl_repl_events (event_id, repl_id, event_type, timestamp, data)
+SELECT event_id, repl_id, event_type, timestamp, data
+FROM stg.repl_events
+ORDER BY event_id;
+-- A stateless session keeps the identity of the first request that carried one.
+INSERT INTO etl_stateless_clients (
+    session_id, client_name, client_version, protocol_version, capabilities, first_seen,
+    interaction_id
+)
+SELECT
+    session_id, client_name, client_version, protocol_version, capabilities, first_seen,
+    interaction_id
+FROM stg.stateless_clients
+WHERE true
+ORDER BY interaction_id
+ON CONFLICT (session_id) DO NOTHING;

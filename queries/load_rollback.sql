@@ -5,7 +5,7 @@ DELETE FROM tool_executions WHERE interaction_request_id > $settled_iid;
 UPDATE tool_executions
 SET interaction_response_id = NULL, response_time = NULL, duration_ms = NULL,
     output_size = NULL, result_type = NULL, result_summary = NULL, error_code = NULL,
-    has_structured_content = NULL, status = 'pending'
+    has_structured_content = NULL, status = 'pending', answered_by = NULL
 WHERE interaction_response_id > $settled_iid;
 UPDATE tool_executions
 SET interaction_cancel_id = NULL, cancel_time = NULL, cancel_reason = NULL
@@ -18,3 +18,5 @@ DELETE FROM errors WHERE interaction_id > $settled_iid OR event_id > $events_wm;
 DELETE FROM etl_rejects WHERE source_table = 'interactions' AND source_id > $settled_iid;
 DELETE FROM etl_rejects WHERE source_table = 'events' AND source_id > $events_wm;
 DELETE FROM etl_client_map WHERE event_id > $events_wm;
+DELETE FROM etl_repl_events WHERE event_id > $events_wm;
+DELETE FROM etl_stateless_clients WHERE interaction_id > $settled_iid;

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS tool_executions (
     interaction_cancel_id INTEGER,
     cancel_time DATETIME,
     cancel_reason TEXT,
-    request_date TEXT                      -- DATE(request_time), the Parquet partition key
+    request_date TEXT,                     -- DATE(request_time), the Parquet partition key
+    answered_by TEXT                       -- the response row's session id: the REPL that answered, or 'proxy'
 );
 CREATE UNIQUE INDEX IF NOT EXISTS idx_tool_executions_request_row ON tool_executions(interaction_request_id);
 CREATE INDEX IF NOT EXISTS idx_tool_executions_session ON tool_executions(session_id, request_time DESC);
@@ -43,6 +44,7 @@ CREATE INDEX IF NOT EXISTS idx_tool_executions_request ON tool_executions(reques
 CREATE INDEX IF NOT EXISTS idx_tool_executions_response_row ON tool_executions(interaction_response_id);
 CREATE INDEX IF NOT EXISTS idx_tool_executions_route ON tool_executions(route, tool_method, request_time);
 CREATE INDEX IF NOT EXISTS idx_tool_executions_date ON tool_executions(request_date, status);
+CREATE INDEX IF NOT EXISTS idx_tool_executions_answered ON tool_executions(answered_by, request_time);
 
 CREATE TABLE IF NOT EXISTS errors (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -241,6 +243,19 @@ CREATE TABLE IF NOT EXISTS etl_stateless_clients (
     capabilities TEXT,
     first_seen DATETIME NOT NULL,
     interaction_id INTEGER NOT NULL
+);
+
+-- Per session (any session id executions or requests were attributed to): totals over
+-- its requests, recomputed only for the sessions a run touches.
+CREATE TABLE IF NOT EXISTS etl_session_activity (
+    session_id TEXT PRIMARY KEY,
+    requests INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    bytes_in INTEGER NOT NULL,
+    bytes_out INTEGER NOT NULL,
+    first_activity DATETIME,
+    last_activity DATETIME,
+    top_repl TEXT                          -- the REPL that answered most of its calls
 );
 
 -- A person's resolution of an error, keyed by the error's natural key so that it

@@ -42,7 +42,8 @@ paths AS (
             '$.params.protocolVersion', '$.params.clientInfo', '$.params.capabilities',
             '$.params._meta."io.modelcontextprotocol/clientInfo"',
             '$.params._meta."io.modelcontextprotocol/protocolVersion"',
-            '$.result.content'
+            '$.result.content',
+            '$.params._meta."io.modelcontextprotocol/clientCapabilities"'
         ]) AS p
     FROM checked
 )
@@ -99,6 +100,11 @@ SELECT
     CAST(p[19] AS VARCHAR) AS client_info,
     CAST(p[20] AS VARCHAR) AS capabilities,
     CAST(p[21] AS VARCHAR) AS meta_client_info,
+    CASE WHEN json_type(p[21]) = 'OBJECT' THEN json_extract_string(p[21], '$.name') END
+        AS meta_client_name,
+    CASE WHEN json_type(p[21]) = 'OBJECT' THEN json_extract_string(p[21], '$.version') END
+        AS meta_client_version,
+    CASE WHEN json_type(p[24]) = 'OBJECT' THEN CAST(p[24] AS VARCHAR) END AS meta_capabilities,
     CASE WHEN json_type(p[22]) = 'VARCHAR' THEN p[22] ->> '$' END AS meta_protocol_version,
     json_type(p[23]) AS content_kind,
     CASE WHEN json_type(p[23]) = 'ARRAY'

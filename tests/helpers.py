@@ -22,7 +22,15 @@ COMPARED: dict[str, str] = {
     "etl_rejects": "source_table, source_id",
     "etl_requests": "interaction_id",
     "etl_client_map": "session_id",
+    "performance_metrics": "metric_name, timestamp, tool_name",
+    "client_sessions": "session_id",
+    "session_lifecycle": "entity_type, session_id, timestamp, to_state, from_state",
+    "etl_session_activity": "session_id",
+    "etl_repl_events": "event_id",
+    "etl_stateless_clients": "session_id",
 }
+# Rows that describe a run rather than the source are left out of comparisons.
+COMPARED_WHERE: dict[str, str] = {"performance_metrics": "metric_type <> 'etl'"}
 
 
 def make_demo(
@@ -44,7 +52,8 @@ def table_rows(db: Path, table: str) -> list[tuple[Any, ...]]:
     try:
         cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] != "id"]
         order = COMPARED.get(table, ", ".join(cols))
-        select = f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}"  # noqa: S608
+        where = COMPARED_WHERE.get(table, "true")
+        select = f"SELECT {', '.join(cols)} FROM {table} WHERE {where} ORDER BY {order}"  # noqa: S608
         return conn.execute(select).fetchall()
     finally:
         conn.close()

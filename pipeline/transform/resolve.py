@@ -25,11 +25,13 @@ def _key(method: str, rid: str) -> pl.Expr:
 def resolve_sessions(msgs: pl.DataFrame, received: pl.DataFrame, window_ms: int) -> pl.DataFrame:
     """Add `session_id`: the client session of each inbound message.
 
-    msgs: interaction_id, ts_ms, method, id_key, source_session_id.
+    msgs: interaction_id, ts_ms, method, id_key, source_session_id, meta_client_name,
+    meta_client_version.
     received: request.received events with ev_ts_ms, method, request_id_json, event_session_id.
     The event whose session equals the raw row's session wins (a producer that logs the
     real session needs no guessing); otherwise the nearest event in time; otherwise the
-    raw session id.
+    raw session id. A stateless client's request that found no client session (none,
+    or 'proxy') is grouped by its `_meta` clientInfo (stateless_session_id).
     """
     if msgs.is_empty():
         return msgs.with_columns(session_id=pl.col("source_session_id"))
@@ -59,13 +61,31 @@ def resolve_sessions(msgs: pl.DataFrame, received: pl.DataFrame, window_ms: int)
         tolerance=window_ms,
         check_sortedness=False,
     ).select("interaction_id", nearest_session=pl.col("ev_session"))
+    event_session = pl.coalesce("exact_session", "nearest_session")
     return (
         msgs.join(exact, on="interaction_id", how="left")
         .join(nearest, on="interaction_id", how="left")
         .with_columns(
-            session_id=pl.coalesce("exact_session", "nearest_session", "source_session_id")
+            session_id=pl.when(
+                pl.col("meta_client_name").is_not_null()
+                & (event_session.is_null() | (event_session == PROXY_ROUTE))
+            )
+            .then(stateless_session_id())
+            .otherwise(pl.coalesce(event_session, pl.col("source_session_id")))
         )
         .drop("exact_session", "nearest_session")
+    )
+
+
+def stateless_session_id() -> pl.Expr:
+    """The session of a stateless (2026-07-28) client the proxy gave no session id.
+
+    Such a client has no Mcp-Session-Id, so its requests are logged under 'proxy'; they
+    carry clientInfo in `_meta` on every request, and its name and version stand in for
+    the session: `stateless:<name>@<version>`.
+    """
+    return pl.format(
+        "stateless:{}@{}", pl.col("meta_client_name"), pl.col("meta_client_version").fill_null("")
     )
 
 
@@ -106,4 +126,7 @@ def resolve_routes(
         .then(pl.lit(PROXY_ROUTE))
         .otherwise(pl.col("target_repl").fill_null(ANY_ROUTE))
     )
-    return flagged.with_columns(route=route).drop("target_repl")
+    # A stateless client has no session.initialized: its name is in every request's _meta.
+    return flagged.with_columns(
+        route=route, client_name=pl.coalesce("client_name", "meta_client_name")
+    ).drop("target_repl")

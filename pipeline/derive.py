@@ -1,0 +1,268 @@
+"""Derive performance_metrics, client_sessions and session_lifecycle from the facts.
+
+Runs inside the run's write transaction, after the new rows are applied (load.py), so
+the derived tables always agree with tool_executions, errors and the ETL's bookkeeping.
+Only what the run's rows touched is recomputed: the day buckets of the executions it
+added, reset or answered; the client sessions it attributed requests to; REPLs are few
+and recomputed whole. A lifecycle is replaced only when it changed, so the set of days
+whose rows changed (for the Parquet export) stays as small as the change.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from pipeline.load import statements
+from pipeline.queries import sql
+from pipeline.transform.metrics import METRIC_COLUMNS, latency_metrics
+from pipeline.transform.sessions import (
+    LIFECYCLE_COLUMNS,
+    SESSION_COLUMNS,
+    Activity,
+    SessionFacts,
+    activity_times,
+    client_lifecycle,
+    client_sessions,
+    repl_lifecycle,
+)
+
+
+@dataclass(frozen=True)
+class DeriveParams:
+    newest_ts: str | None
+    idle_timeout_ms: int
+    init_window_ms: int
+    closed_sessions: Mapping[str, str]  # client session -> time the producer closed it
+
+
+def mark_before(conn: sqlite3.Connection, settled_iid: int, events_wm: int) -> None:
+    """Before the rollback: remember what it is about to undo."""
+    for statement in statements(sql("derive_mark_before")):
+        params = {"settled_iid": settled_iid, "events_wm": events_wm}
+        conn.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
+
+
+def mark_after(conn: sqlite3.Connection) -> None:
+    """After the staged rows are applied: add what they touch."""
+    for statement in statements(sql("derive_mark_after")):
+        conn.execute(statement)
+
+
+def derive(conn: sqlite3.Connection, params: DeriveParams) -> list[str]:
+    """Recompute the derived tables where needed; return the days whose rows changed."""
+    _latency(conn)
+    before = {
+        row[0]: (row[1], row[2])
+        for row in conn.execute("SELECT session_id, status, disconnect_time FROM client_sessions")
+    }
+    sessions = _client_sessions(conn, params)
+    days = {str(d) for (d,) in conn.execute("SELECT day FROM temp.touched_days") if d}
+    days |= _client_lifecycles(conn, sessions, before, params)
+    days |= _repl_lifecycles(conn)
+    return sorted(days)
+
+
+def _insert(
+    conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    marks = ", ".join("?" for _ in columns)
+    # Table and column names are our constants; values are bound.
+    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+    conn.executemany(statement, rows)
+
+
+def _latency(conn: sqlite3.Connection) -> None:
+    """performance_metrics tool_execution rows of every touched day, from scratch."""
+    conn.execute(
+        "DELETE FROM performance_metrics WHERE metric_type = 'tool_execution' "
+        "AND metric_date IN (SELECT day FROM temp.dirty_days)"
+    )
+    rows = conn.execute(
+        "SELECT tool_name, request_time, duration_ms, status FROM tool_executions "
+        "WHERE request_date IN (SELECT day FROM temp.dirty_days) "
+        "AND status IN ('success', 'error') AND duration_ms IS NOT NULL"
+    ).fetchall()
+    if not rows:
+        return
+    executions = pl.DataFrame(
+        rows,
+        schema={
+            "tool_name": pl.String,
+            "request_time": pl.String,
+            "duration_ms": pl.Float64,
+            "status": pl.String,
+        },
+        orient="row",
+    )
+    metrics = latency_metrics(executions)
+    _insert(conn, "performance_metrics", METRIC_COLUMNS, metrics.iter_rows())
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _client_sessions(conn: sqlite3.Connection, params: DeriveParams) -> list[dict[str, Any]]:
+    """Rebuild client_sessions (one row per client session; small) from the facts."""
+    for statement in statements(sql("derive_session_activity")):
+        conn.execute(statement)
+    activity = {
+        row[0]: Activity(*row[1:])
+        for row in conn.execute(
+            "SELECT session_id, requests, errors, bytes_in, bytes_out, first_activity, "
+            "last_activity, top_repl FROM etl_session_activity"
+        )
+    }
+    facts = SessionFacts(
+        initialized=_dicts(
+            conn.execute(
+                "SELECT session_id, client_name, target_repl, capabilities, initialized_at, "
+                "event_id FROM etl_client_map ORDER BY session_id"
+            )
+        ),
+        inits=_dicts(conn.execute(sql("derive_initialize_requests"))),
+        stateless=_dicts(
+            conn.execute(
+                "SELECT session_id, client_name, client_version, protocol_version, "
+                "capabilities, first_seen FROM etl_stateless_clients ORDER BY session_id"
+            )
+        ),
+        activity=activity,
+        closed=params.closed_sessions,
+    )
+    rows = client_sessions(facts, params.newest_ts, params.idle_timeout_ms, params.init_window_ms)
+    conn.execute("DELETE FROM client_sessions")
+    _insert(
+        conn, "client_sessions", SESSION_COLUMNS, ([r[c] for c in SESSION_COLUMNS] for r in rows)
+    )
+    return rows
+
+
+def _lifecycle_rows(
+    conn: sqlite3.Connection, where: str, args: Sequence[Any]
+) -> dict[str, list[tuple[Any, ...]]]:
+    cols = ", ".join(LIFECYCLE_COLUMNS)
+    # `where` is one of our constant clauses; values are bound.
+    query = f"SELECT {cols} FROM session_lifecycle WHERE {where}"  # noqa: S608
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for row in conn.execute(query, args):
+        out.setdefault(row[0], []).append(tuple(row))
+    return out
+
+
+def _replace_changed(
+    conn: sqlite3.Connection,
+    entity: str,
+    old: Mapping[str, list[tuple[Any, ...]]],
+    new: Mapping[str, list[dict[str, Any]]],
+) -> set[str]:
+    """Write the lifecycles that differ from the stored ones; return the days touched."""
+    days: set[str] = set()
+    date_at = LIFECYCLE_COLUMNS.index("lifecycle_date")
+    for sid in sorted(set(old) | set(new)):
+        fresh = [tuple(r[c] for c in LIFECYCLE_COLUMNS) for r in new.get(sid, [])]
+        stored = old.get(sid, [])
+        if sorted(fresh, key=repr) == sorted(stored, key=repr):
+            continue
+        conn.execute(
+            "DELETE FROM session_lifecycle WHERE entity_type = ? AND session_id = ?", (entity, sid)
+        )
+        _insert(conn, "session_lifecycle", LIFECYCLE_COLUMNS, fresh)
+        days |= {str(r[date_at]) for r in fresh} | {str(r[date_at]) for r in stored}
+    return days
+
+
+def _client_lifecycles(
+    conn: sqlite3.Connection,
+    sessions: list[dict[str, Any]],
+    before: Mapping[str, tuple[Any, ...]],
+    params: DeriveParams,
+) -> set[str]:
+    """Recompute the lifecycle of every client session whose facts changed this run.
+
+    A session is redone when its requests changed (dirty), its ending changed (idle
+    timeout, explicit close: `before` holds the previous status and disconnect time),
+    or it is new.
+    """
+    dirty = {sid for (sid,) in conn.execute("SELECT session_id FROM temp.dirty_sessions")}
+    redo = [
+        s
+        for s in sessions
+        if s["session_id"] in dirty
+        or before.get(s["session_id"]) != (s["status"], s["disconnect_time"])
+    ]
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS redo_sessions (session_id TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.redo_sessions")
+    conn.executemany(
+        "INSERT INTO temp.redo_sessions (session_id) VALUES (?)", [(s["session_id"],) for s in redo]
+    )
+    frame = pl.DataFrame(
+        conn.execute(sql("derive_session_times")).fetchall(),
+        schema={"session_id": pl.String, "t": pl.String},
+        orient="row",
+    )
+    times = activity_times(frame)
+    initialized_at = dict(
+        conn.execute("SELECT session_id, initialized_at FROM etl_client_map").fetchall()
+    )
+    new = {
+        s["session_id"]: client_lifecycle(
+            s,
+            initialized_at.get(s["session_id"]),
+            times.get(s["session_id"], []),
+            params.idle_timeout_ms,
+        )
+        for s in redo
+    }
+    old = _lifecycle_rows(
+        conn,
+        "entity_type = 'client' AND session_id IN (SELECT session_id FROM temp.redo_sessions)",
+        (),
+    )
+    # Sessions that no longer exist (a rebuild found none) lose their lifecycle.
+    known = {s["session_id"] for s in sessions}
+    for sid, rows in _lifecycle_rows(conn, "entity_type = 'client'", ()).items():
+        if sid not in known:
+            old[sid] = rows
+    return _replace_changed(conn, "client", old, new)
+
+
+def _repl_lifecycles(conn: sqlite3.Connection) -> set[str]:
+    """Recompute every REPL's lifecycle from its registry events and failed calls."""
+    events: dict[str, list[dict[str, Any]]] = {}
+    for event_id, repl_id, event_type, ts, data in conn.execute(
+        "SELECT event_id, repl_id, event_type, timestamp, data FROM etl_repl_events"
+    ):
+        events.setdefault(repl_id, []).append(
+            {"order_key": event_id, "event_type": event_type, "timestamp": ts, "data": data}
+        )
+    for error_key, repl_id, ts, message in conn.execute(
+        "SELECT error_key, source_session_id, timestamp, message FROM errors "
+        "WHERE error_source = 'request_error_event' AND source_session_id IS NOT NULL"
+    ):
+        events.setdefault(repl_id, []).append(
+            {
+                "order_key": error_key,
+                "event_type": "request.error",
+                "timestamp": ts,
+                "message": message,
+            }
+        )
+
+    def first_success_after(repl_id: str, ts: str) -> str | None:
+        row = conn.execute(
+            "SELECT response_time FROM tool_executions WHERE answered_by = ? "
+            "AND request_time > ? AND status = 'success' ORDER BY request_time LIMIT 1",
+            (repl_id, ts),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    new = {rid: repl_lifecycle(rid, evs, first_success_after) for rid, evs in events.items()}
+    old = _lifecycle_rows(conn, "entity_type = 'repl'", ())
+    return _replace_changed(conn, "repl", old, new)

@@ -1,0 +1,46 @@
+-- After a run's staged rows are applied and load_finish.sql ran (schema stg attached):
+-- add what the new rows touch to the sets derive_mark_before.sql started.
+INSERT OR IGNORE INTO temp.dirty_days (day)
+SELECT request_date FROM stg.executions;
+INSERT OR IGNORE INTO temp.dirty_days (day)
+SELECT t.request_date
+FROM stg.execution_responses AS u
+JOIN tool_executions AS t ON t.interaction_request_id = u.interaction_request_id;
+INSERT OR IGNORE INTO temp.dirty_days (day)
+SELECT t.request_date
+FROM stg.execution_cancels AS c
+JOIN tool_executions AS t ON t.interaction_request_id = c.interaction_request_id;
+INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
+SELECT session_id FROM stg.executions;
+INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
+SELECT session_id FROM stg.requests;
+INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
+SELECT t.session_id
+FROM stg.execution_responses AS u
+JOIN tool_executions AS t ON t.interaction_request_id = u.interaction_request_id;
+INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
+SELECT r.session_id
+FROM stg.request_responses AS u
+JOIN etl_requests AS r ON r.interaction_id = u.interaction_request_id;
+INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
+SELECT session_id FROM stg.client_map;
+INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
+SELECT session_id FROM stg.stateless_clients;
+-- Days whose rows changed in any partitioned table (for the Parquet export).
+INSERT OR IGNORE INTO temp.touched_days (day)
+SELECT day FROM temp.dirty_days;
+INSERT OR IGNORE INTO temp.touched_days (day)
+SELECT substr(timestamp, 1, 10) FROM stg.errors;
+INSERT OR IGNORE INTO temp.touched_days (day)
+SELECT substr(e.timestamp, 1, 10)
+FROM errors AS e
+LEFT JOIN temp.error_links_before AS b ON b.error_key = e.error_key
+WHERE e.error_source = 'request_error_event'
+    AND (b.error_key IS NULL OR b.link IS NOT e.interaction_request_id
+        OR b.session_id IS NOT e.session_id);
+INSERT OR IGNORE INTO temp.touched_days (day)
+SELECT b.day
+FROM temp.unanswered_before AS b
+LEFT JOIN tool_executions AS t ON t.interaction_request_id = b.interaction_request_id
+WHERE t.interaction_request_id IS NULL OR t.status IS NOT b.status
+    OR t.duration_ms IS NOT b.duration_ms;

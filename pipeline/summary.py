@@ -1,4 +1,4 @@
-"""The short summary `etl` prints: what ran, top tools, error rates, rejects."""
+"""The short summary `etl` prints: what ran, top tools, clients, rejects."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def print_summary(config: EtlConfig, summary: RunSummary) -> None:
     try:
         tools = conn.execute(sql("summary_top_tools")).fetchall()
         rejects = conn.execute(sql("summary_rejects")).fetchall()
+        clients = conn.execute(sql("summary_clients")).fetchall()
     finally:
         conn.close()
     table = Table(title="Top tools (all time)")
@@ -34,6 +35,15 @@ def print_summary(config: EtlConfig, summary: RunSummary) -> None:
     for row in tools:
         table.add_row(*("" if v is None else str(v) for v in row))
     console.print(table)
+    if clients:
+        cli = Table(title="Client sessions")
+        for name in ("client", "version", "protocol", "sessions", "active", "requests", "errors"):
+            cli.add_column(
+                name, justify="left" if name in ("client", "version", "protocol") else "right"
+            )
+        for row in clients:
+            cli.add_row(*(str(v) for v in row))
+        console.print(cli)
     if rejects:
         rej = Table(title="Rejected source rows (etl_rejects)")
         rej.add_column("table")

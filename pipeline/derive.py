@@ -25,9 +25,10 @@ from pipeline.transform.sessions import (
     SESSION_COLUMNS,
     Activity,
     SessionFacts,
-    activity_times,
+    activity_gaps,
     client_lifecycle,
     client_sessions,
+    lifecycle_start,
     repl_lifecycle,
 )
 
@@ -207,16 +208,16 @@ def _client_lifecycles(
         schema={"session_id": pl.String, "t": pl.String},
         orient="row",
     )
-    times = activity_times(frame)
     initialized_at = dict(
         conn.execute("SELECT session_id, initialized_at FROM etl_client_map").fetchall()
     )
+    starts = {
+        s["session_id"]: lifecycle_start(s, initialized_at.get(s["session_id"])) for s in redo
+    }
+    activity = activity_gaps(frame, starts, params.idle_timeout_ms)
     new = {
         s["session_id"]: client_lifecycle(
-            s,
-            initialized_at.get(s["session_id"]),
-            times.get(s["session_id"], []),
-            params.idle_timeout_ms,
+            s, initialized_at.get(s["session_id"]), activity, params.idle_timeout_ms
         )
         for s in redo
     }

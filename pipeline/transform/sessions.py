@@ -16,6 +16,8 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.transform.decode import ts_ms
+
 TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 MCP_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # The first protocol version whose HTTP transport streams responses (Streamable HTTP),
@@ -307,8 +309,18 @@ def _chain(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def lifecycle_start(session: Mapping[str, Any], initialized_at: str | None) -> str:
+    """When a client session's activity starts to count: after its session.initialized."""
+    if session["session_kind"] == "initialize":
+        return str(initialized_at or session["connect_time"])
+    return str(session["connect_time"])
+
+
 def client_lifecycle(
-    session: Mapping[str, Any], initialized_at: str | None, times: list[str], idle_timeout_ms: int
+    session: Mapping[str, Any],
+    initialized_at: str | None,
+    activity: Mapping[str, tuple[str | None, list[tuple[str, str]]]],
+    idle_timeout_ms: int,
 ) -> list[dict[str, Any]]:
     """State changes of one client session (LIFECYCLE_COLUMNS).
 
@@ -316,7 +328,8 @@ def client_lifecycle(
     initialized (session.initialized, at initialized_at) → connected (its first request
     after that) → disconnected after every idle gap longer than the timeout, connected
     again when activity resumes; at the end, disconnected (idle) or terminated
-    (explicit). times: the session's request and response times, any order.
+    (explicit). activity: session -> (first activity time from lifecycle_start on, idle
+    gaps as (last time before, first time after)), from activity_gaps.
     """
     sid = session["session_id"]
     changes: list[dict[str, Any]] = []
@@ -359,18 +372,13 @@ def client_lifecycle(
                 {"protocol_version": session["protocol_version"]},
             )
         )
-    start = changes[-1]["timestamp"]
-    ordered = sorted(t for t in times if t >= start)
-    idle = timedelta(milliseconds=idle_timeout_ms)
-    previous: str | None = None
-    for t in ordered:
-        if previous is None:
-            changes.append(_change(sid, "client", t, "connected", "first request", "client", {}))
-        elif parse_ts(t) - parse_ts(previous) > idle:
-            gap = f"idle for more than {idle_timeout_ms // 60_000} min"
-            changes.append(_change(sid, "client", previous, "disconnected", gap, "timeout", {}))
-            changes.append(_change(sid, "client", t, "connected", "activity resumed", "client", {}))
-        previous = t
+    first, gaps = activity.get(sid, (None, []))
+    if first is not None:
+        changes.append(_change(sid, "client", first, "connected", "first request", "client", {}))
+    idle_reason = f"idle for more than {idle_timeout_ms // 60_000} min"
+    for before, after in gaps:
+        changes.append(_change(sid, "client", before, "disconnected", idle_reason, "timeout", {}))
+        changes.append(_change(sid, "client", after, "connected", "activity resumed", "client", {}))
     if session["status"] == "disconnected":
         changes.append(
             _change(
@@ -476,7 +484,36 @@ def _json_object(raw: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def activity_times(frame: pl.DataFrame) -> dict[str, list[str]]:
-    """session_id -> its activity timestamps, from a (session_id, t) frame."""
-    grouped = frame.drop_nulls().group_by("session_id").agg(pl.col("t"))
-    return {sid: list(ts) for sid, ts in grouped.iter_rows()}
+def activity_gaps(
+    times: pl.DataFrame, starts: Mapping[str, str], idle_timeout_ms: int
+) -> dict[str, tuple[str | None, list[tuple[str, str]]]]:
+    """Per session: its first activity time at or after its start, and its idle gaps.
+
+    times: (session_id, t) request and response times, any order. A gap is two
+    consecutive times more than idle_timeout_ms apart, as (before, after).
+    """
+    if times.is_empty() or not starts:
+        return {}
+    start_frame = pl.DataFrame(
+        {"session_id": list(starts), "start": list(starts.values())},
+        schema={"session_id": pl.String, "start": pl.String},
+    )
+    counted = (
+        times.drop_nulls()
+        .join(start_frame, on="session_id")
+        .filter(pl.col("t") >= pl.col("start"))
+        .with_columns(t_ms=ts_ms("t"))
+        .sort("session_id", "t")
+        .with_columns(
+            before=pl.col("t").shift(1).over("session_id"),
+            before_ms=pl.col("t_ms").shift(1).over("session_id"),
+        )
+    )
+    firsts = counted.filter(pl.col("before").is_null()).select("session_id", "t")
+    gaps = counted.filter(pl.col("t_ms") - pl.col("before_ms") > idle_timeout_ms)
+    out: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
+        sid: (first, []) for sid, first in firsts.iter_rows()
+    }
+    for sid, before, after in gaps.select("session_id", "before", "t").iter_rows():
+        out[sid][1].append((before, after))
+    return out

@@ -368,3 +368,24 @@ def test_a_response_in_a_later_run_updates_every_derived_table(tmp_path: Path) -
         copy_until(source, whole, response_time)
         etl(whole, full=True)
         assert outputs(live) == outputs(whole)
+
+
+def test_a_target_from_an_older_schema_is_rebuilt(tmp_path: Path) -> None:
+    """Schema 1 lacked these columns: its derived tables are dropped and rebuilt,
+    a person's resolutions are kept."""
+    source, _ = make_demo(tmp_path, calls=200, seed=12)
+    etl(source)
+    fresh = outputs(source)
+    conn = sqlite3.connect(source)
+    with conn:
+        conn.execute("UPDATE etl_metadata SET value = '1' WHERE key = 'schema_version'")
+        conn.execute("DROP INDEX idx_tool_executions_answered")
+        conn.execute("ALTER TABLE tool_executions DROP COLUMN answered_by")
+        conn.execute("INSERT INTO error_resolutions VALUES ('i:1', 'kept', '2026-01-01 00:00:00')")
+    conn.close()
+    summary = etl(source)
+    assert summary.mode == "full"
+    assert outputs(source) == fresh
+    conn = sqlite3.connect(source)
+    assert conn.execute("SELECT resolution_notes FROM error_resolutions").fetchall() == [("kept",)]
+    conn.close()

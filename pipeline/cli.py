@@ -72,6 +72,11 @@ def main() -> None:
     show_default=True,
     help="Milliseconds to wait for a locked source or target before giving up.",
 )
+@click.option(
+    "--parquet",
+    type=click.Path(path_type=Path),
+    help="Also export the tables as hive-partitioned Parquet into this folder (docs/bi.md).",
+)
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @exits_cleanly
 def etl(
@@ -81,9 +86,11 @@ def etl(
     pending_timeout_s: int,
     batch_rows: int,
     busy_timeout_ms: int,
+    parquet: Path | None,
     quiet: bool,
 ) -> None:
     """Build the analytics tables from SOURCE_DB, incrementally from the last run."""
+    from pipeline.parquet import check_export_dir, export_parquet
     from pipeline.run import run
     from pipeline.summary import print_summary
 
@@ -93,6 +100,9 @@ def etl(
     if target is not None and not target.parent.exists():
         msg = f"the folder of target {target} does not exist; create it first"
         raise BadInvocation(msg)
+    if parquet is not None:
+        # Checked before the run: a bad invocation changes nothing, not even the target.
+        check_export_dir(parquet)
     config = EtlConfig(
         source=source_db,
         target=target if target is not None else source_db,
@@ -105,6 +115,15 @@ def etl(
     summary = run(config)
     if not quiet:
         print_summary(config, summary)
+    if parquet is not None:
+        exported = export_parquet(config.target, parquet)
+        if not quiet:
+            click.echo(
+                f"parquet: {exported.mode} export to {parquet}: "
+                f"{exported.partitions_written} files written, "
+                f"{exported.partitions_deleted} partitions removed, "
+                f"{exported.rows_written} rows in {exported.seconds:.2f} s"
+            )
 
 
 @main.group()

@@ -11,6 +11,7 @@ import contextlib
 import os
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -143,10 +144,12 @@ class Staging:
         for table, columns in STAGED.items():
             self.conn.execute(f"CREATE TABLE {table} ({', '.join(columns)})")
         self.counts: dict[str, int] = dict.fromkeys(STAGED, 0)
+        self.seconds = 0.0  # time spent writing, for the run's stage timings
 
     def append(self, table: str, frame: pl.DataFrame) -> None:
         if frame.is_empty():
             return
+        started = time.perf_counter()
         columns = STAGED[table]
         marks = ", ".join("?" for _ in columns)
         self.conn.execute("BEGIN")
@@ -155,6 +158,7 @@ class Staging:
         self.conn.executemany(statement, frame.select(columns).iter_rows())
         self.conn.execute("COMMIT")
         self.counts[table] += frame.height
+        self.seconds += time.perf_counter() - started
 
     def close(self) -> None:
         self.conn.close()

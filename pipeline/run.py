@@ -10,6 +10,8 @@ import json
 import resource
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -55,6 +57,18 @@ class RunSummary:
     # Days whose rows changed in a partitioned table (tool_executions, errors,
     # performance_metrics, session_lifecycle); None after a full run: all of them.
     touched_days: list[str] | None = None
+    # Wall seconds per stage: scan (DuckDB reads of the source), decode, transform
+    # (attribute, pair, outcomes), stage (writes to the staging file), apply (the write
+    # transaction's load steps), derive (metrics, sessions, lifecycles).
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
 
 
 @dataclass(frozen=True)
@@ -153,6 +167,7 @@ def run(config: EtlConfig) -> RunSummary:
             bounds = read_bounds(src, info)
             client_map = _client_map(target, full, events_wm)
             client_map = _process_events(src, staging, bounds, events_wm, client_map, summary)
+            events_staging = staging.seconds
             settled = settled_prev
             if info.has_interactions:
                 settled = _process_interactions(
@@ -161,24 +176,26 @@ def run(config: EtlConfig) -> RunSummary:
             summary.settled_interaction_id = settled
             closed = _closed_sessions(src)
             with write_transaction(target, staging) as conn:
-                mark_before(conn, settled_prev, events_wm)
-                apply_run(
-                    conn,
-                    settled_iid=settled_prev,
-                    events_wm=events_wm,
-                    newest_ts=bounds.newest_ts,
-                    pending_timeout_ms=config.pending_timeout_ms,
-                )
-                mark_after(conn)
-                days = derive(
-                    conn,
-                    DeriveParams(
+                with summary.timed("apply"):
+                    mark_before(conn, settled_prev, events_wm)
+                    apply_run(
+                        conn,
+                        settled_iid=settled_prev,
+                        events_wm=events_wm,
                         newest_ts=bounds.newest_ts,
-                        idle_timeout_ms=config.idle_timeout_ms,
-                        init_window_ms=config.init_window_ms,
-                        closed_sessions=closed,
-                    ),
-                )
+                        pending_timeout_ms=config.pending_timeout_ms,
+                    )
+                    mark_after(conn)
+                with summary.timed("derive"):
+                    days = derive(
+                        conn,
+                        DeriveParams(
+                            newest_ts=bounds.newest_ts,
+                            idle_timeout_ms=config.idle_timeout_ms,
+                            init_window_ms=config.init_window_ms,
+                            closed_sessions=closed,
+                        ),
+                    )
                 run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid4().hex[:8]}"
                 etl_day = _write_run_metric(conn, run_id, summary, clock)
                 summary.run_id = run_id
@@ -204,6 +221,11 @@ def run(config: EtlConfig) -> RunSummary:
     finally:
         target.close()
     summary.seconds = time.perf_counter() - started
+    # Writes to the staging file happen inside the transform; report them apart.
+    summary.timings["stage"] = staging.seconds
+    summary.timings["transform"] = summary.timings.get("transform", 0.0) - (
+        staging.seconds - events_staging
+    )
     return summary
 
 
@@ -235,7 +257,10 @@ def _process_events(
     summary: RunSummary,
 ) -> pl.DataFrame:
     """Lifecycle and error events after the watermark: the client map and system errors."""
-    frame = src.execute(sql("source_events"), {"lo": events_wm, "hi": bounds.events_max_id}).pl()
+    with summary.timed("scan"):
+        frame = src.execute(
+            sql("source_events"), {"lo": events_wm, "hi": bounds.events_max_id}
+        ).pl()
     summary.events_read = frame.height
     if frame.is_empty():
         return client_map
@@ -348,13 +373,15 @@ def _process_interactions(
     lo = settled_prev
     while lo < bounds.interactions_max_id:
         hi = min(lo + config.batch_rows, bounds.interactions_max_id)
-        batch = src.execute(sql("source_interactions"), {"lo": lo, "hi": hi}).pl()
+        with summary.timed("scan"):
+            batch = src.execute(sql("source_interactions"), {"lo": lo, "hi": hi}).pl()
         lo = hi
         if batch.is_empty():
             continue
         summary.interactions_read += batch.height
-        rows = classify(batch.lazy()).collect()
-        rej = rejects(rows.lazy(), "interactions", "interaction_id", "excerpt").collect()
+        with summary.timed("decode"):
+            rows = classify(batch.lazy()).collect()
+            rej = rejects(rows.lazy(), "interactions", "interaction_id", "excerpt").collect()
         staging.append("rejects", rej)
         for reason, count in rej.group_by("reason").len().iter_rows():
             summary.rejects[reason] = summary.rejects.get(reason, 0) + count
@@ -363,8 +390,12 @@ def _process_interactions(
             ripe = good.filter(pl.col("ts_ms") <= settle_ms)["interaction_id"].max()
             if isinstance(ripe, int):
                 settled = max(settled, ripe)
-        context = _context_events(src, good, config, bounds)
-        open_reqs = _process_batch(good, context, client_map, open_reqs, staging, config, summary)
+        with summary.timed("scan"):
+            context = _context_events(src, good, config, bounds)
+        with summary.timed("transform"):
+            open_reqs = _process_batch(
+                good, context, client_map, open_reqs, staging, config, summary
+            )
     return settled
 
 

@@ -126,6 +126,61 @@ def etl(
             )
 
 
+@main.command()
+@click.argument("name", required=False)
+@click.option("--list", "list_all", is_flag=True, help="List the queries: name, then title.")
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Run on the SQLite database the ETL wrote.",
+)
+@click.option(
+    "--parquet",
+    type=click.Path(path_type=Path),
+    help="Run on the Parquet folder `etl --parquet` wrote.",
+)
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A query parameter.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@exits_cleanly
+def query(
+    name: str | None,
+    list_all: bool,
+    db: Path | None,
+    parquet: Path | None,
+    params: tuple[str, ...],
+    fmt: str,
+) -> None:
+    """Run the library query NAME (queries/library/NAME.sql) on either backend."""
+    from pipeline import querylib
+
+    if list_all:
+        if name is not None:
+            msg = "give a query NAME or --list, not both"
+            raise BadInvocation(msg)
+        for q in querylib.list_queries():
+            click.echo(f"{q.name}  {q.title}")
+        return
+    if name is None:
+        msg = "give a query NAME (`mcp-analytics query --list` lists them)"
+        raise BadInvocation(msg)
+    library_query = querylib.load_query(name)
+    given = querylib.parse_params(params)
+    querylib.bind_params(library_query, given)
+    conn = querylib.open_backend(db, parquet)
+    try:
+        result = querylib.run_query(conn, library_query, given)
+    finally:
+        conn.close()
+    click.echo(querylib.format_result(result, fmt, library_query.title), nl=False)
+
+
 @main.group()
 def errors() -> None:
     """Work with the errors table."""

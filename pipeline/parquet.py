@@ -450,23 +450,14 @@ def _export_locked(
     read_at = _utc_now_text()
     staging = out_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
     staging.mkdir()
-    conn = connect_source(SourceInfo(path=target_db, has_interactions=False))
     try:
-        days: dict[str, list[str] | None] = dict.fromkeys(TABLES, plan.days)
-        if plan.days is not None and manifest is not None:
-            # Only errors.resolved changes without a run, so only errors needs those days.
-            resolved = _resolved_days(conn, str(manifest.get("read_at", "")))
-            days["errors"] = sorted(set(plan.days) | resolved)
-        staged = {t: _stage_table(conn, t, days[t], staging) for t in TABLES}
-        run_id_after = _run_id(conn)
+        staged = _stage(target_db, manifest, plan, staging)
+        if staged.run_id != meta.get("run_id"):
+            msg = f"an ETL run committed to {target_db} while exporting; run the export again"
+            raise ExportError(msg)
+        written, deleted, tables = _publish(out_dir, staging, staged.rows, manifest, plan)
     finally:
-        conn.close()
-    if run_id_after != meta.get("run_id"):
         shutil.rmtree(staging, ignore_errors=True)
-        msg = f"an ETL run committed to {target_db} while exporting; run the export again"
-        raise ExportError(msg)
-    written, deleted, tables = _publish(out_dir, staging, staged, manifest, plan)
-    shutil.rmtree(staging, ignore_errors=True)
     _write_json_atomic(
         out_dir / MANIFEST,
         {
@@ -486,10 +477,35 @@ def _export_locked(
         run_id=meta.get("run_id"),
         partitions_written=written,
         partitions_deleted=deleted,
-        rows_written=sum(n for s in staged.values() for n in s.values()),
+        rows_written=sum(n for s in staged.rows.values() for n in s.values()),
         rows={t: int(v["rows"]) for t, v in tables.items()},
         seconds=time.perf_counter() - started,
     )
+
+
+@dataclass(frozen=True)
+class _Staged:
+    rows: dict[str, dict[str | None, int]]  # table → rows per day (None: unpartitioned)
+    run_id: str | None  # the target's run id once everything was read
+
+
+def _stage(target_db: Path, manifest: dict[str, Any] | None, plan: _Plan, staging: Path) -> _Staged:
+    """Write every file the plan needs under staging; nothing visible changes yet."""
+    conn = connect_source(SourceInfo(path=target_db, has_interactions=False))
+    try:
+        days: dict[str, list[str] | None] = dict.fromkeys(TABLES, plan.days)
+        if plan.days is not None and manifest is not None:
+            # Only errors.resolved changes without a run, so only errors needs those days.
+            resolved = _resolved_days(conn, str(manifest.get("read_at", "")))
+            days["errors"] = sorted(set(plan.days) | resolved)
+        rows = {t: _stage_table(conn, t, days[t], staging) for t in TABLES}
+        return _Staged(rows=rows, run_id=_run_id(conn))
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0]
+        msg = f"cannot read {target_db} for the Parquet export: {reason}"
+        raise ExportError(msg) from exc
+    finally:
+        conn.close()
 
 
 def _run_id(conn: duckdb.DuckDBPyConnection) -> str | None:

@@ -27,6 +27,7 @@ from pipeline.parquet import (
     PARTITION_DAY,
     SCHEMAS,
     TABLES,
+    ExportError,
     ExportSummary,
     export_parquet,
 )
@@ -377,6 +378,21 @@ def test_resolving_an_error_rewrites_its_day(exported: tuple[Path, Path]) -> Non
     assert row[0]["resolved"] is True
     assert row[0]["resolution_notes"] == "fixed"
     _assert_matches_sqlite(source, out)
+
+
+def test_a_failed_export_keeps_the_previous_files(exported: tuple[Path, Path]) -> None:
+    """A row that cannot be typed stops the export with one message; nothing changes."""
+    source, out = exported
+    before = _snapshot(out)
+    conn = sqlite3.connect(source)
+    with conn:
+        conn.execute("UPDATE tool_executions SET request_date = 'someday' WHERE id = 1")
+    conn.close()
+    _set_metadata(source, {"run_id": None})
+    with pytest.raises(ExportError, match=f"^cannot read {source} for the Parquet export: "):
+        export_parquet(source, out)
+    assert _snapshot(out) == before
+    assert not list(out.glob(".staging-*"))
 
 
 def test_full_rebuild_drops_vanished_partitions(tmp_path: Path) -> None:

@@ -58,6 +58,14 @@ def main() -> None:
     help="Seconds after which an unanswered call counts as a timeout.",
 )
 @click.option(
+    "--idle-timeout",
+    "idle_timeout_s",
+    type=click.IntRange(min=1),
+    default=1800,
+    show_default=True,
+    help="Seconds without activity after which a client session counts as disconnected.",
+)
+@click.option(
     "--batch-rows",
     type=click.IntRange(min=100),
     default=50_000,
@@ -84,6 +92,7 @@ def etl(
     target: Path | None,
     full: bool,
     pending_timeout_s: int,
+    idle_timeout_s: int,
     batch_rows: int,
     busy_timeout_ms: int,
     parquet: Path | None,
@@ -108,6 +117,7 @@ def etl(
         target=target if target is not None else source_db,
         full=full,
         pending_timeout_ms=pending_timeout_s * 1000,
+        idle_timeout_ms=idle_timeout_s * 1000,
         batch_rows=batch_rows,
         busy_timeout_ms=busy_timeout_ms,
         quiet=quiet,

@@ -11,6 +11,7 @@ whose rows changed (for the Parquet export) stays as small as the change.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -148,34 +149,44 @@ def _client_sessions(conn: sqlite3.Connection, params: DeriveParams) -> list[dic
 def _lifecycle_rows(
     conn: sqlite3.Connection, where: str, args: Sequence[Any]
 ) -> dict[str, list[tuple[Any, ...]]]:
+    """Stored lifecycle rows per session: (id, *LIFECYCLE_COLUMNS)."""
     cols = ", ".join(LIFECYCLE_COLUMNS)
     # `where` is one of our constant clauses; values are bound.
-    query = f"SELECT {cols} FROM session_lifecycle WHERE {where}"  # noqa: S608
+    query = f"SELECT id, {cols} FROM session_lifecycle WHERE {where}"  # noqa: S608
     out: dict[str, list[tuple[Any, ...]]] = {}
     for row in conn.execute(query, args):
-        out.setdefault(row[0], []).append(tuple(row))
+        out.setdefault(row[1], []).append(tuple(row))
     return out
 
 
 def _replace_changed(
     conn: sqlite3.Connection,
-    entity: str,
     old: Mapping[str, list[tuple[Any, ...]]],
     new: Mapping[str, list[dict[str, Any]]],
 ) -> set[str]:
-    """Write the lifecycles that differ from the stored ones; return the days touched."""
+    """Make the stored lifecycles equal the new ones; return the days whose rows changed.
+
+    Only rows that differ are deleted or inserted: unchanged rows keep their ids, and the
+    days they are on stay untouched for the Parquet export.
+    """
     days: set[str] = set()
     date_at = LIFECYCLE_COLUMNS.index("lifecycle_date")
     for sid in sorted(set(old) | set(new)):
-        fresh = [tuple(r[c] for c in LIFECYCLE_COLUMNS) for r in new.get(sid, [])]
-        stored = old.get(sid, [])
-        if sorted(fresh, key=repr) == sorted(stored, key=repr):
-            continue
-        conn.execute(
-            "DELETE FROM session_lifecycle WHERE entity_type = ? AND session_id = ?", (entity, sid)
-        )
-        _insert(conn, "session_lifecycle", LIFECYCLE_COLUMNS, fresh)
-        days |= {str(r[date_at]) for r in fresh} | {str(r[date_at]) for r in stored}
+        remaining = Counter(tuple(r[c] for c in LIFECYCLE_COLUMNS) for r in new.get(sid, []))
+        stale: list[int] = []
+        for row_id, *values in old.get(sid, []):
+            key = tuple(values)
+            if remaining[key] > 0:
+                remaining[key] -= 1
+            else:
+                stale.append(row_id)
+                days.add(str(key[date_at]))
+        added = list(remaining.elements())
+        if stale:
+            conn.executemany("DELETE FROM session_lifecycle WHERE id = ?", [(i,) for i in stale])
+        if added:
+            _insert(conn, "session_lifecycle", LIFECYCLE_COLUMNS, added)
+            days |= {str(r[date_at]) for r in added}
     return days
 
 
@@ -231,7 +242,7 @@ def _client_lifecycles(
     for sid, rows in _lifecycle_rows(conn, "entity_type = 'client'", ()).items():
         if sid not in known:
             old[sid] = rows
-    return _replace_changed(conn, "client", old, new)
+    return _replace_changed(conn, old, new)
 
 
 def _repl_lifecycles(conn: sqlite3.Connection) -> set[str]:
@@ -266,4 +277,4 @@ def _repl_lifecycles(conn: sqlite3.Connection) -> set[str]:
 
     new = {rid: repl_lifecycle(rid, evs, first_success_after) for rid, evs in events.items()}
     old = _lifecycle_rows(conn, "entity_type = 'repl'", ())
-    return _replace_changed(conn, "repl", old, new)
+    return _replace_changed(conn, old, new)

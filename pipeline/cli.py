@@ -85,6 +85,11 @@ def main() -> None:
     type=click.Path(path_type=Path),
     help="Also export the tables as hive-partitioned Parquet into this folder (docs/bi.md).",
 )
+@click.option(
+    "--no-redact",
+    is_flag=True,
+    help="Write arguments, results and error texts as logged, secrets included.",
+)
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @exits_cleanly
 def etl(
@@ -96,6 +101,7 @@ def etl(
     batch_rows: int,
     busy_timeout_ms: int,
     parquet: Path | None,
+    no_redact: bool,
     quiet: bool,
 ) -> None:
     """Build the analytics tables from SOURCE_DB, incrementally from the last run."""
@@ -120,6 +126,7 @@ def etl(
         idle_timeout_ms=idle_timeout_s * 1000,
         batch_rows=batch_rows,
         busy_timeout_ms=busy_timeout_ms,
+        redact=not no_redact,
         quiet=quiet,
     )
     summary = run(config)

@@ -33,5 +33,8 @@ class EtlConfig:
     batch_rows: int = 50_000
     # How long SQLite waits for a lock on the source or the target before giving up.
     busy_timeout_ms: int = 5_000
+    # Replace secrets (values under sensitive keys, credential-looking strings) with
+    # [REDACTED] before anything is written (pipeline/transform/redact.py).
+    redact: bool = True
     # Suppress progress output.
     quiet: bool = False

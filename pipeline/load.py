@@ -20,6 +20,7 @@ import polars as pl
 
 from pipeline.errors import TargetError
 from pipeline.queries import sql
+from pipeline.transform.redact import redact_frame
 
 # Staged tables and their columns, in the order the frames are written.
 STAGED: dict[str, tuple[str, ...]] = {
@@ -131,10 +132,27 @@ def statements(text: str) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
-class Staging:
-    """A scratch SQLite file that collects one run's output rows batch by batch."""
+# Staged columns that may carry what agents typed: redacted before they are written.
+REDACTED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "executions": ("arguments",),
+    "execution_responses": ("result_summary",),
+    "execution_cancels": ("cancel_reason",),
+    "requests": ("params",),
+    "errors": ("message", "stack_trace", "input_that_caused_error"),
+    "rejects": ("excerpt",),
+    "repl_events": ("data",),
+}
 
-    def __init__(self, directory: Path) -> None:
+
+class Staging:
+    """A scratch SQLite file that collects one run's output rows batch by batch.
+
+    Every row the run writes passes through append(), which redacts secrets
+    (pipeline/transform/redact.py) unless redaction is off.
+    """
+
+    def __init__(self, directory: Path, redact: bool = True) -> None:
+        self.redact = redact
         fd, name = tempfile.mkstemp(prefix=".mcp-analytics-", suffix=".staging.db", dir=directory)
         os.close(fd)
         self.path = Path(name)
@@ -150,6 +168,8 @@ class Staging:
         if frame.is_empty():
             return
         started = time.perf_counter()
+        if self.redact and table in REDACTED_COLUMNS:
+            frame = redact_frame(frame, REDACTED_COLUMNS[table])
         columns = STAGED[table]
         marks = ", ".join("?" for _ in columns)
         self.conn.execute("BEGIN")

@@ -157,12 +157,18 @@ def run(config: EtlConfig) -> RunSummary:
     target = open_target(config.target, config.busy_timeout_ms)
     try:
         meta = read_metadata(target)
-        full = config.full or "interactions_settled_id" not in meta
+        # Tables written with and without redaction must not mix: a change rebuilds.
+        redaction = "on" if config.redact else "off"
+        full = (
+            config.full
+            or "interactions_settled_id" not in meta
+            or meta.get("redaction", "on") != redaction
+        )
         settled_prev = 0 if full else int(meta["interactions_settled_id"])
         events_wm = 0 if full else int(meta.get("events_max_id") or 0)
         summary = RunSummary(mode="full" if full else "incremental")
         src = connect_source(info)
-        staging = Staging(config.target.resolve().parent)
+        staging = Staging(config.target.resolve().parent, redact=config.redact)
         try:
             bounds = read_bounds(src, info)
             client_map = _client_map(target, full, events_wm)
@@ -210,6 +216,7 @@ def run(config: EtlConfig) -> RunSummary:
                         "newest_timestamp": bounds.newest_ts,
                         "source": str(config.source.resolve()),
                         "run_id": run_id,
+                        "redaction": redaction,
                         "previous_run_id": meta.get("run_id"),
                         # Days whose rows changed in a partitioned table; null: all.
                         "touched_days": json.dumps(summary.touched_days),

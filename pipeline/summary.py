@@ -22,6 +22,11 @@ def print_summary(config: EtlConfig, summary: RunSummary) -> None:
         f"{summary.responses_paired} responses paired, {summary.errors_new} errors, "
         f"{rejected} rows rejected"
     )
+    if not config.redact:
+        console.print(
+            "[bold red]redaction is off[/]: arguments, results and error texts were written "
+            "as logged, secrets included"
+        )
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in summary.timings.items())
     console.print(f"stages: {stages}", highlight=False)
     conn = sqlite3.connect(f"{config.target.resolve().as_uri()}?mode=ro", uri=True)

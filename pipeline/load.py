@@ -8,6 +8,7 @@ live source itself, whose producer drops rows when it cannot get the write lock)
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 import tempfile
@@ -153,16 +154,30 @@ class Staging:
 
     def __init__(self, directory: Path, redact: bool = True) -> None:
         self.redact = redact
-        fd, name = tempfile.mkstemp(prefix=".mcp-analytics-", suffix=".staging.db", dir=directory)
-        os.close(fd)
-        self.path = Path(name)
-        self.conn = sqlite3.connect(self.path, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode = OFF")
-        self.conn.execute("PRAGMA synchronous = OFF")
-        for table, columns in STAGED.items():
-            self.conn.execute(f"CREATE TABLE {table} ({', '.join(columns)})")
         self.counts: dict[str, int] = dict.fromkeys(STAGED, 0)
         self.seconds = 0.0  # time spent writing, for the run's stage timings
+        _remove_abandoned_staging(directory)
+        try:
+            fd, name = tempfile.mkstemp(prefix=STAGING_PREFIX, suffix=STAGING_SUFFIX, dir=directory)
+            # Held until close(): tells later runs this file is not abandoned.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._lock_fd = fd
+        except OSError as exc:
+            msg = (
+                f"cannot create a staging file in {directory}: {exc.strerror}; "
+                "check its permissions and free space"
+            )
+            raise TargetError(msg) from exc
+        self.path = Path(name)
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            self.conn.execute("PRAGMA journal_mode = OFF")
+            self.conn.execute("PRAGMA synchronous = OFF")
+            for table, columns in STAGED.items():
+                self.conn.execute(f"CREATE TABLE {table} ({', '.join(columns)})")
+        except sqlite3.Error as exc:
+            self.close()
+            raise _staging_error(directory, exc) from exc
 
     def append(self, table: str, frame: pl.DataFrame) -> None:
         if frame.is_empty():
@@ -172,11 +187,14 @@ class Staging:
             frame = redact_frame(frame, REDACTED_COLUMNS[table])
         columns = STAGED[table]
         marks = ", ".join("?" for _ in columns)
-        self.conn.execute("BEGIN")
         # Table and column names come from STAGED (our constants); values are bound.
         statement = f"INSERT INTO {table} VALUES ({marks})"  # noqa: S608
-        self.conn.executemany(statement, frame.select(columns).iter_rows())
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("BEGIN")
+            self.conn.executemany(statement, frame.select(columns).iter_rows())
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _staging_error(self.path.parent, exc) from exc
         self.counts[table] += frame.height
         self.seconds += time.perf_counter() - started
 
@@ -184,6 +202,36 @@ class Staging:
         self.conn.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        os.close(self._lock_fd)
+
+
+STAGING_PREFIX = ".mcp-analytics-"
+STAGING_SUFFIX = ".staging.db"
+
+
+def _staging_error(directory: Path, exc: sqlite3.Error) -> TargetError:
+    return TargetError(
+        f"cannot write the staging file in {directory}: {exc}; free space there and rerun "
+        "(nothing was committed)"
+    )
+
+
+def _remove_abandoned_staging(directory: Path) -> None:
+    """Delete staging files of runs that were killed.
+
+    A run holds an exclusive flock on its staging file for its whole life; a file
+    nobody holds belongs to a run that died before it could clean up.
+    """
+    for path in directory.glob(f"{STAGING_PREFIX}*{STAGING_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live run's
+            finally:
+                os.close(fd)
+            path.unlink()
 
 
 # The version of queries/schema.sql. A target written under another version has its
@@ -217,7 +265,13 @@ def _stale_schema(conn: sqlite3.Connection) -> bool:
 
 
 def open_target(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
-    """Open (creating if needed) the target and make sure the analytics schema exists."""
+    """Open (creating if needed) the target and make sure the analytics schema exists.
+
+    A target this call created is removed again when the schema cannot be written, so a
+    failure leaves nothing behind.
+    """
+    existed = path.exists()
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
         conn.execute("BEGIN IMMEDIATE")
@@ -229,6 +283,15 @@ def open_target(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
             conn.execute(statement)
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
+        if conn is not None:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            conn.close()
+        if not existed:
+            for leftover in (path, path.with_name(path.name + "-journal")):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
         msg = f"cannot write target {path}: {exc}; check the path, its permissions and free space"
         raise TargetError(msg) from exc
     return conn
@@ -250,11 +313,20 @@ def write_transaction(conn: sqlite3.Connection, staging: Staging) -> Iterator[sq
     try:
         yield conn
         conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
+    except BaseException as exc:
+        # SQLite may already have rolled back (a full disk does that).
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            msg = (
+                f"cannot write the target: {exc}; check free space and permissions and "
+                "rerun (nothing was committed)"
+            )
+            raise TargetError(msg) from exc
         raise
     finally:
-        conn.execute("DETACH DATABASE stg")
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("DETACH DATABASE stg")
 
 
 def apply_run(

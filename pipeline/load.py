@@ -111,6 +111,7 @@ STAGED: dict[str, tuple[str, ...]] = {
     ),
     "rejects": ("source_table", "source_id", "reason", "excerpt"),
     "repl_events": ("event_id", "repl_id", "event_type", "timestamp", "data"),
+    "other_messages": ("interaction_id", "direction", "kind", "method"),
     "stateless_clients": (
         "session_id",
         "client_name",
@@ -251,6 +252,7 @@ REBUILT_ON_UPGRADE = (
     "etl_repl_events",
     "etl_stateless_clients",
     "etl_session_activity",
+    "etl_other_messages",
 )
 
 

@@ -436,6 +436,15 @@ def _process_batch(
     inbound = rows.filter(
         (pl.col("direction") == "inbound") & pl.col("kind").is_in(["request", "notification"])
     )
+    staging.append(
+        "other_messages",
+        rows.filter(
+            ~(
+                ((pl.col("direction") == "inbound") & (pl.col("kind") == "request"))
+                | ((pl.col("direction") == "outbound") & (pl.col("kind") == "response"))
+            ).fill_null(False)
+        ).select("interaction_id", "direction", "kind", "method"),
+    )
     received = context.filter(pl.col("event_type") == "request.received")
     starts = context.filter(pl.col("event_type") == "tool.call.start")
     inbound = resolve_sessions(inbound, received, window)

@@ -87,3 +87,7 @@ FROM stg.stateless_clients
 WHERE true
 ORDER BY interaction_id
 ON CONFLICT (session_id) DO NOTHING;
+INSERT INTO etl_other_messages (interaction_id, direction, kind, method)
+SELECT interaction_id, direction, kind, method
+FROM stg.other_messages
+ORDER BY interaction_id;

@@ -20,3 +20,4 @@ DELETE FROM etl_rejects WHERE source_table = 'events' AND source_id > $events_wm
 DELETE FROM etl_client_map WHERE event_id > $events_wm;
 DELETE FROM etl_repl_events WHERE event_id > $events_wm;
 DELETE FROM etl_stateless_clients WHERE interaction_id > $settled_iid;
+DELETE FROM etl_other_messages WHERE interaction_id > $settled_iid;

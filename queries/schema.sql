@@ -224,6 +224,16 @@ CREATE TABLE IF NOT EXISTS etl_client_map (
     event_id INTEGER
 );
 
+-- Valid messages that make no analytics row by rule (notifications, a client's answers
+-- to server requests, outbound requests): listed so that every source row is
+-- accounted for somewhere (an analytics table, etl_rejects, or here).
+CREATE TABLE IF NOT EXISTS etl_other_messages (
+    interaction_id INTEGER PRIMARY KEY,
+    direction TEXT,
+    kind TEXT NOT NULL,                    -- notification | request | response
+    method TEXT
+);
+
 -- REPL lifecycle events (repl.registered / repl.unregistered), kept for session_lifecycle.
 CREATE TABLE IF NOT EXISTS etl_repl_events (
     event_id INTEGER PRIMARY KEY,

@@ -271,3 +271,46 @@ def demo(out: Path, calls: int, seed: int, truth: Path | None, consistent_sessio
         f"wrote {out}: {stats.calls} calls, {stats.interactions} interactions, "
         f"{stats.events} events (newest {stats.newest_timestamp})"
     )
+
+
+@main.command()
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the SQLite database the ETL wrote.",
+)
+@click.option(
+    "--parquet",
+    type=click.Path(path_type=Path),
+    help="Read the Parquet folder `etl --parquet` wrote.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The HTML file to write (replaced if it exists).",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=7,
+    show_default=True,
+    help="Days of data the trend charts cover, back from the newest row.",
+)
+@click.option(
+    "--sessions",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Client sessions and REPLs on the session timeline (the most recent).",
+)
+@exits_cleanly
+def report(db: Path | None, parquet: Path | None, out: Path, days: int, sessions: int) -> None:
+    """Write the dashboard: one self-contained HTML file, five tabs of charts, offline."""
+    from pipeline.report import ReportOptions, write_report
+
+    written = write_report(db, parquet, out, ReportOptions(days=days, sessions=sessions))
+    click.echo(
+        f"wrote {written.out}: {written.charts} charts in 5 tabs, "
+        f"{written.size_bytes / 1e6:.1f} MB, {written.seconds:.1f} s"
+    )

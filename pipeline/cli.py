@@ -314,3 +314,36 @@ def report(db: Path | None, parquet: Path | None, out: Path, days: int, sessions
         f"wrote {written.out}: {written.charts} charts in 5 tabs, "
         f"{written.size_bytes / 1e6:.1f} MB, {written.seconds:.1f} s"
     )
+
+
+@main.command()
+@click.option(
+    "--db",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The database the ETL wrote; firing alerts are appended to its `alerts` table.",
+)
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(path_type=Path),
+    help="A TOML file overriding the built-in rules (see alerts.default.toml).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@exits_cleanly
+def alerts(db: Path, rules_file: Path | None, fmt: str) -> None:
+    """Check the alert rules; print what fires and exit 3 if anything did, else 0."""
+    from pipeline.alerts import format_alerts, load_rules, run_alerts
+
+    rules = load_rules(rules_file)
+    result = run_alerts(db, rules)
+    click.echo(format_alerts(result, fmt), nl=False)
+    if result.alerts:
+        sys.exit(3)

@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 SOURCE ?= data/demo.db
 CALLS  ?= 5000
 SEED   ?= 1
+SIZES  ?= 100k,1m,5m
+RESULTS ?= bench/RESULTS.md
 
-.PHONY: help install dev etl demo lint test test-all clean
+.PHONY: help install dev etl demo lint test test-all clean bench
 
 help: ## List every target with its one-line description
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -43,6 +45,9 @@ test: lint ## Lint, type-check, then run the test suite (slow tests included)
 
 test-fast: lint ## Lint, type-check, then the tests not marked slow
 	$(BIN)/pytest -q -m "not slow"
+
+bench: $(BIN)/.installed ## Benchmark the ETL against a pure-SQLite script (SIZES=100k,1m,5m RESULTS=bench/RESULTS.md)
+	$(BIN)/python -m bench --sizes "$(SIZES)" --results "$(RESULTS)"
 
 clean: ## Remove the virtual environment and caches (keeps data/)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

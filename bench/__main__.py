@@ -1,0 +1,96 @@
+"""`python -m bench`: run the benchmark of issue 5 and write bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from bench.datasets import SIZES
+from bench.harness import METHOD, REPO, run_size
+from bench.measure import StepFailed
+from bench.report import (
+    SizeResult,
+    machine_info,
+    render_markdown,
+    results_as_json,
+    rich_table,
+)
+
+
+def parse_sizes(text: str) -> list[str]:
+    """'100k,1m' or '100k 1m' -> ['100k', '1m'], in the order of SIZES."""
+    wanted = {s.lower() for s in re.split(r"[,\s]+", text.strip()) if s}
+    unknown = wanted - set(SIZES)
+    if unknown or not wanted:
+        msg = f"unknown size(s) {sorted(unknown)}: choose from {', '.join(SIZES)}"
+        raise click.BadParameter(msg, param_hint="--sizes")
+    return [s for s in SIZES if s in wanted]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--sizes",
+    default=",".join(SIZES),
+    show_default=True,
+    help="Sizes to run, comma- or space-separated.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=REPO / "data" / "bench",
+    show_default=True,
+    help="Where the databases are cached and the work copies go.",
+)
+@click.option(
+    "--results",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=REPO / "bench" / "RESULTS.md",
+    show_default=True,
+    help="Markdown file to write (rewritten after each size).",
+)
+@click.option("--keep-work", is_flag=True, help="Keep the working copies and targets.")
+def main(sizes: str, data_dir: Path, results: Path, keep_work: bool) -> None:
+    """Benchmark the ETL against a pure-SQLite script and a bare read (issue 5)."""
+    labels = parse_sizes(sizes)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # a log file: no need to squeeze the table
+    machine = machine_info()
+    date = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    done: list[SizeResult] = []
+    notes: list[str] = []
+    failed = False
+    for label in labels:
+        try:
+            done.append(run_size(label, data_dir, keep_work, log=console.log))
+        except StepFailed as exc:
+            failed = True
+            notes.append(f"size {label} failed: {str(exc).splitlines()[0]}")
+            console.print(f"[red]{label} failed:[/red] {exc}")
+        missing = [s for s in labels if s not in {r.label for r in done}]
+        pending = [f"size {s} not measured (still to run or failed)" for s in missing]
+        results.write_text(
+            render_markdown(done, machine, date, METHOD, notes + pending), encoding="utf-8"
+        )
+        (data_dir / "results.json").write_text(
+            json.dumps(
+                {"date": date, "machine": machine, "results": results_as_json(done)}, indent=1
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+    console.print(rich_table(done))
+    console.print(f"written: {results}")
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

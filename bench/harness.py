@@ -1,0 +1,119 @@
+"""Measure one size: bare read, SQLite baseline, full ETL, +1% and incremental ETL.
+
+Every step runs in its own child process on the same working copy of the source, in
+this order, so they all read a file the page cache already holds (the copy and the
+untimed count that precede them have read it whole).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.baseline import agreement
+from bench.datasets import append_held_back, ensure_bench_db, hold_back, source_totals
+from bench.measure import Measurement, measure
+from bench.report import BARE, BASELINE, FULL, INCREMENTAL, SizeResult, Step, load_profile
+
+__all__ = ["METHOD", "REPO", "run_size"]
+
+REPO = Path(__file__).resolve().parent.parent
+PROFILE_ENV = "MCP_ANALYTICS_PROFILE"
+
+METHOD = """
+**Data.** `pipeline.demo.generate_demo` writes one realistic 24-hour proxy log per call
+(11 clients of every kind, 3 REPLs that drop and return, cancellations, errors, lost
+replies, stateless clients, malformed rows, batches, 0.3% of outputs of 100-300 KB).
+A benchmark database is a run of such days (`bench/datasets.py`): day k has 50,000
+tool calls (about 100k interactions and 106k events), seed 5000 + k, and starts 24 h
+after day k - 1; its interaction and event ids are shifted after the previous day's.
+100k = 1 day, 1M = 10 days, 5M = 50 days (the sizes are prefixes of one another). The
+databases are cached in `data/bench/` (git-ignored) with a `.json` note of how they
+were made; delete them to rebuild.
+
+**Steps**, for each size, on a working copy of the cached database without its newest
+1% of interactions (and the events logged after the last kept one):
+
+1. *bare read*: `SELECT count(*), sum(length(CAST(content AS BLOB)))` over
+   interactions and the same over events' data: every JSON byte read once by SQLite.
+2. *SQLite baseline*: `bench/baseline.sql` (JSON1, one INSERT … SELECT per table,
+   window functions for pairing) builds `tool_executions`, `errors` and a daily
+   per-tool summary with p50/p95/p99 into a new database, the source attached
+   read-only. It does less than the ETL (no attribution to client sessions, no routes,
+   no client sessions, lifecycles, hourly metrics or histograms, no rejects): a
+   conservative yardstick.
+3. *full ETL*: `mcp-analytics etl SOURCE --target NEW --full --quiet`.
+4. The held-back 1% is appended with its own ids and timestamps (new calls, the
+   responses and cancellations of calls already read, new events), then
+   *incremental ETL*: `mcp-analytics etl SOURCE --target SAME --quiet`.
+
+The page cache holds the source for every step. Peak RSS, wall and CPU time are each
+child's own (`os.wait4`).
+"""
+
+
+def _step(name: str, rows: int, json_bytes: int, m: Measurement) -> Step:
+    return Step(name, rows, json_bytes, m.wall_s, m.peak_rss_mb, m.cpu_percent)
+
+
+def _etl_command() -> Path:
+    """The installed CLI of the venv running the harness."""
+    return Path(sys.executable).parent / "mcp-analytics"
+
+
+def run_size(
+    label: str,
+    data_dir: Path,
+    keep_work: bool = False,
+    log: Callable[[str], None] = print,
+) -> SizeResult:
+    """Build (or reuse) the database of `label` and measure every step on it."""
+    info = ensure_bench_db(data_dir, label, log=log)
+    work = data_dir / "work" / label
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    source = work / "source.db"
+    try:
+        log(f"{label}: copying {info.path.name} without its newest 1%")
+        hold_back(info.path, source)
+        totals = source_totals(source)
+        result = SizeResult(label, totals.interactions, totals.events, totals.json_bytes)
+        python = sys.executable
+
+        log(f"{label}: bare read")
+        m = measure([python, "-m", "bench.baseline", "bare-read", source])
+        result.steps[BARE] = _step(BARE, totals.interactions, totals.json_bytes, m)
+
+        log(f"{label}: SQLite baseline")
+        baseline_db = work / "baseline.db"
+        m = measure([python, "-m", "bench.baseline", "script", source, baseline_db])
+        result.steps[BASELINE] = _step(BASELINE, totals.interactions, totals.json_bytes, m)
+
+        log(f"{label}: full ETL")
+        target = work / "etl.db"
+        profile = work / "profile-full.json"
+        env = {**os.environ, PROFILE_ENV: str(profile)}
+        cmd: list[str | Path] = [_etl_command(), "etl", source, "--target", target]
+        m = measure([*cmd, "--full", "--quiet"], env=env)
+        result.steps[FULL] = _step(FULL, totals.interactions, totals.json_bytes, m)
+        if stages := load_profile(profile):
+            result.profile["full"] = stages
+        result.agreement = agreement(target, baseline_db)
+
+        log(f"{label}: appending the held-back 1%, incremental ETL")
+        added = append_held_back(info.path, source)
+        result.appended_interactions = added.interactions
+        result.appended_events = added.events
+        profile = work / "profile-incremental.json"
+        env = {**os.environ, PROFILE_ENV: str(profile)}
+        m = measure([*cmd, "--quiet"], env=env)
+        result.steps[INCREMENTAL] = _step(INCREMENTAL, added.interactions, added.json_bytes, m)
+        if stages := load_profile(profile):
+            result.profile["incremental"] = stages
+        return result
+    finally:
+        if not keep_work:
+            shutil.rmtree(work, ignore_errors=True)

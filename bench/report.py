@@ -1,0 +1,416 @@
+"""The benchmark's results: the table, the targets of issue 5, and bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import psutil
+from rich.table import Table
+
+from bench.baseline import Agreement
+
+__all__ = [
+    "STEPS",
+    "SizeResult",
+    "Step",
+    "TargetCheck",
+    "check_targets",
+    "load_profile",
+    "machine_info",
+    "render_markdown",
+    "rich_table",
+]
+
+BARE, BASELINE, FULL, INCREMENTAL = "bare read", "SQLite baseline", "full ETL", "incremental ETL"
+STEPS = (BARE, BASELINE, FULL, INCREMENTAL)
+MB = 1_000_000.0
+
+# Issue 5's targets.
+FULL_VS_BASELINE_MAX = 0.5
+INCREMENTAL_VS_FULL_MAX = 0.05
+RSS_LIMIT_MB = {"1m": 1024.0, "5m": 1536.0}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One measured step of one size."""
+
+    name: str
+    rows: int  # interactions the step read (the appended ones for the incremental run)
+    json_bytes: int  # interactions' content plus events' data of those rows
+    wall_s: float
+    peak_rss_mb: float
+    cpu_percent: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.json_bytes / MB / self.wall_s if self.wall_s > 0 else 0.0
+
+
+@dataclass
+class SizeResult:
+    """Everything measured for one database size."""
+
+    label: str
+    interactions: int
+    events: int
+    json_bytes: int
+    appended_interactions: int = 0
+    appended_events: int = 0
+    steps: dict[str, Step] = field(default_factory=dict)
+    agreement: Agreement | None = None
+    # Stage -> seconds of the full and incremental runs, when the ETL reports them.
+    profile: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def ratio(self, step: str, reference: str) -> float | None:
+        """Wall time of `step` over that of `reference`, when both were measured."""
+        a, b = self.steps.get(step), self.steps.get(reference)
+        if a is None or b is None or b.wall_s <= 0:
+            return None
+        return a.wall_s / b.wall_s
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """One target of issue 5 at one size: the measured value and whether it holds."""
+
+    target: str
+    size: str
+    measured: str
+    met: bool | None  # None: not measured in this run
+
+
+def check_targets(results: Sequence[SizeResult]) -> list[TargetCheck]:
+    """Evaluate issue 5's targets on the sizes that were measured."""
+    by_label = {r.label: r for r in results}
+    checks: list[TargetCheck] = []
+    for r in results:
+        ratio = r.ratio(FULL, BASELINE)
+        checks.append(
+            TargetCheck(
+                f"full ETL ≤ {FULL_VS_BASELINE_MAX}× baseline wall time"
+                + (" (the issue's target)" if r.label == "1m" else " (information)"),
+                r.label,
+                "—" if ratio is None else f"{ratio:.2f}×",
+                None if ratio is None else ratio <= FULL_VS_BASELINE_MAX,
+            )
+        )
+    for r in results:
+        ratio = r.ratio(INCREMENTAL, FULL)
+        checks.append(
+            TargetCheck(
+                f"incremental after +1% ≤ {INCREMENTAL_VS_FULL_MAX:.0%} of the full run",
+                r.label,
+                "—" if ratio is None else f"{ratio:.1%}",
+                None if ratio is None else ratio <= INCREMENTAL_VS_FULL_MAX,
+            )
+        )
+    for label, limit in RSS_LIMIT_MB.items():
+        at = by_label.get(label)
+        rss = [at.steps[s].peak_rss_mb for s in (FULL, INCREMENTAL) if at and s in at.steps]
+        checks.append(
+            TargetCheck(
+                f"peak RSS of the ETL ≤ {limit / 1024:g} GB",
+                label,
+                f"{max(rss):.0f} MB" if rss else "—",
+                max(rss) <= limit if rss else None,
+            )
+        )
+    small, large = by_label.get("1m"), by_label.get("5m")
+    growth: float | None = None
+    if small and large and FULL in small.steps and FULL in large.steps:
+        per_row_small = small.steps[FULL].wall_s / small.steps[FULL].rows
+        per_row_large = large.steps[FULL].wall_s / large.steps[FULL].rows
+        growth = per_row_large / per_row_small
+    checks.append(
+        TargetCheck(
+            "full ETL time grows no faster than linearly (time per row 5M / 1M ≤ 1)",
+            "1m → 5m",
+            "—" if growth is None else f"{growth:.2f}",
+            None if growth is None else growth <= 1.0,
+        )
+    )
+    return checks
+
+
+def load_profile(path: Path) -> dict[str, float]:
+    """Stage timings the ETL may write (MCP_ANALYTICS_PROFILE): {} when absent or unusable.
+
+    Accepted: a JSON object of stage -> seconds, or stage -> {"seconds": s, ...}, at the
+    top level or under "stages".
+    """
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if isinstance(doc, dict) and isinstance(doc.get("stages"), dict):
+        doc = doc["stages"]
+    if not isinstance(doc, dict):
+        return {}
+    stages: dict[str, float] = {}
+    for name, value in doc.items():
+        if isinstance(value, dict):
+            value = value.get("seconds")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            stages[str(name)] = float(value)
+    return stages
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _os_name() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text(encoding="utf-8").splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"') + f" (kernel {platform.release()})"
+    except OSError:
+        pass
+    return platform.platform()
+
+
+def machine_info() -> dict[str, str]:
+    """What the numbers were measured on."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return {
+        "CPU": _cpu_model(),
+        "Cores": f"{psutil.cpu_count(logical=False)} physical, {os.cpu_count()} logical",
+        "RAM": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "OS": _os_name(),
+        "Python": platform.python_version(),
+        "DuckDB": _package_version("duckdb"),
+        "Polars": _package_version("polars"),
+        "SQLite": sqlite3.sqlite_version,
+        "Load average at start (1, 5, 15 min)": load,
+    }
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _rows(results: Sequence[SizeResult]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for r in results:
+        for name in STEPS:
+            s = r.steps.get(name)
+            if s is None:
+                continue
+            vs_full = r.ratio(name, FULL) if name == INCREMENTAL else None
+            rows.append(
+                [
+                    r.label,
+                    name,
+                    f"{s.rows:,}",
+                    f"{s.json_bytes / MB:,.1f}",
+                    f"{s.wall_s:.2f}",
+                    f"{s.rows_per_s:,.0f}",
+                    f"{s.mb_per_s:,.1f}",
+                    f"{s.peak_rss_mb:,.0f}",
+                    f"{s.cpu_percent:.0f}",
+                    _fmt_ratio(r.ratio(name, BASELINE)),
+                    _fmt_ratio(r.ratio(name, BARE)),
+                    "—" if vs_full is None else f"{vs_full:.1%}",
+                ]
+            )
+    return rows
+
+
+HEADERS = (
+    "size",
+    "step",
+    "interactions",
+    "JSON MB",
+    "wall s",
+    "rows/s",
+    "MB/s",
+    "peak RSS MB",
+    "CPU %",
+    "× baseline",
+    "× bare read",
+    "of full",
+)
+
+
+def rich_table(results: Sequence[SizeResult]) -> Table:
+    """The results as a rich table for the terminal."""
+    table = Table(title="mcp-analytics benchmark (issue 5)")
+    for i, h in enumerate(HEADERS):
+        table.add_column(h, justify="left" if i < 2 else "right")
+    for row in _rows(results):
+        table.add_row(*row)
+    return table
+
+
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _status(met: bool | None) -> str:
+    return "not measured" if met is None else ("met" if met else "**NOT met**")
+
+
+def render_markdown(
+    results: Sequence[SizeResult],
+    machine: dict[str, str],
+    date: str,
+    method: str,
+    notes: Sequence[str] = (),
+) -> str:
+    """bench/RESULTS.md: machine, results, targets, agreement, stage profile, method."""
+    out: list[str] = [
+        "# Benchmark results (issue 5)",
+        "",
+        f"Measured on {date} by `make bench` (`python -m bench`); every number below",
+        "comes from this one run. Regenerate with `make bench` (all sizes) or",
+        "`make bench SIZES=100k` for a quick look.",
+        "",
+    ]
+    if notes:
+        out += [f"- {n}" for n in notes] + [""]
+    out += ["## Machine", ""]
+    out += _md_table(("", ""), [[k, v] for k, v in machine.items()])
+    out += [
+        "",
+        "## Results",
+        "",
+        "Wall time, peak RSS and CPU are each child process's own (`os.wait4`). rows/s",
+        "counts interactions (the incremental run: the appended ones); JSON MB are the",
+        "bytes of the interactions' content plus the events' data those rows make up.",
+        "`× baseline` and `× bare read` divide a step's wall time by theirs at the same",
+        "size; `of full` is the incremental run's time over the full run's.",
+        "",
+    ]
+    out += _md_table(HEADERS, _rows(results))
+    out += ["", "## Targets", ""]
+    out += _md_table(
+        ("target", "size", "measured", "status"),
+        [[c.target, c.size, c.measured, _status(c.met)] for c in check_targets(results)],
+    )
+    out += [
+        "",
+        "## Baseline agreement",
+        "",
+        "How far the SQLite baseline's `tool_executions` agree with the ETL's, call by",
+        "call (joined on the request row); the baseline cannot route calls (see",
+        "`bench/baseline.sql`), so small differences are expected.",
+        "",
+    ]
+    agreement_rows = []
+    for r in results:
+        a = r.agreement
+        if a is None:
+            continue
+        agreement_rows.append(
+            [
+                r.label,
+                f"{a.etl_calls:,}",
+                f"{a.baseline_calls:,}",
+                f"{a.response_rate:.2%}",
+                f"{a.status_rate:.2%}",
+                f"{a.same_duration / a.etl_calls:.2%}" if a.etl_calls else "—",
+            ]
+        )
+    if agreement_rows:
+        out += _md_table(
+            (
+                "size",
+                "ETL calls",
+                "baseline calls",
+                "same response",
+                "same status",
+                "same duration",
+            ),
+            agreement_rows,
+        )
+    else:
+        out += ["(not measured)"]
+    out += [
+        "",
+        "## Stage profile",
+        "",
+        "Seconds per stage of the ETL (scan, decode, pair, aggregate, write), as the ETL",
+        "reports them: the harness sets `MCP_ANALYTICS_PROFILE` to a file path for each",
+        "ETL run and reads back a JSON object of stage → seconds (or stage →",
+        '`{"seconds": s, ...}`, optionally under `"stages"`).',
+        "",
+    ]
+    stage_names: list[str] = []
+    for r in results:
+        for stages in r.profile.values():
+            stage_names += [s for s in stages if s not in stage_names]
+    if stage_names:
+        profile_rows = []
+        for r in results:
+            for run_name, stages in r.profile.items():
+                profile_rows.append(
+                    [r.label, run_name]
+                    + [f"{stages[s]:.2f}" if s in stages else "—" for s in stage_names]
+                )
+        out += _md_table(("size", "run", *stage_names), profile_rows)
+    else:
+        out += [
+            "<!-- placeholder: filled when the ETL writes MCP_ANALYTICS_PROFILE -->",
+            "Not reported yet: the ETL does not write a stage profile in this run.",
+        ]
+    out += ["", "## Method", "", method.strip(), ""]
+    return "\n".join(out)
+
+
+def results_as_json(results: Sequence[SizeResult]) -> list[dict[str, Any]]:
+    """The raw numbers, for data/bench/results.json."""
+    doc: list[dict[str, Any]] = []
+    for r in results:
+        doc.append(
+            {
+                "label": r.label,
+                "interactions": r.interactions,
+                "events": r.events,
+                "json_bytes": r.json_bytes,
+                "appended_interactions": r.appended_interactions,
+                "appended_events": r.appended_events,
+                "steps": {
+                    name: {
+                        "rows": s.rows,
+                        "json_bytes": s.json_bytes,
+                        "wall_s": s.wall_s,
+                        "peak_rss_mb": s.peak_rss_mb,
+                        "cpu_percent": s.cpu_percent,
+                    }
+                    for name, s in r.steps.items()
+                },
+                "agreement": None if r.agreement is None else asdict(r.agreement),
+                "profile": r.profile,
+            }
+        )
+    return doc

@@ -1,0 +1,253 @@
+"""Tests for the benchmark harness (bench/): the baseline's rules, the data, the report.
+
+Fast tests only; nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from bench.__main__ import parse_sizes
+from bench.baseline import agreement, run_baseline
+from bench.datasets import append_held_back, ensure_bench_db, hold_back
+from bench.measure import StepFailed, measure
+from bench.report import (
+    BARE,
+    BASELINE,
+    FULL,
+    INCREMENTAL,
+    SizeResult,
+    Step,
+    check_targets,
+    load_profile,
+    render_markdown,
+)
+from tests.helpers import etl, make_demo
+
+# The baseline pairs on the JSON id alone: it cannot see routes (which REPL a call went
+# to needs request.received attribution), so it may pair across clients that reuse an
+# id at the same moment. The ETL and the baseline must still agree on nearly all calls.
+AGREEMENT_MIN = 0.95
+
+
+def _rows(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def _tools_calls_with_id(source: Path) -> int:
+    """Inbound tools/call requests with a non-null id, parsed in Python."""
+    n = 0
+    for (content,) in _rows(source, "SELECT content FROM interactions WHERE direction = 'inbound'"):
+        try:
+            msg = json.loads(content)
+        except ValueError:
+            continue
+        if (
+            isinstance(msg, dict)
+            and msg.get("method") == "tools/call"
+            and msg.get("id") is not None
+        ):
+            n += 1
+    return n
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    return make_demo(tmp_path_factory.mktemp("bench"), calls=400, seed=11)
+
+
+def test_baseline_agrees_with_the_etl(tmp_path: Path, demo: tuple[Path, dict[str, Any]]) -> None:
+    source, truth = demo
+    baseline_db, etl_db = tmp_path / "baseline.db", tmp_path / "etl.db"
+    run_baseline(source, baseline_db)
+    etl(source, target=etl_db, full=True)
+
+    calls = _tools_calls_with_id(source)
+    assert _rows(baseline_db, "SELECT count(*) FROM tool_executions")[0][0] == calls
+    a = agreement(etl_db, baseline_db)
+    assert a.etl_calls == calls
+    assert a.common_calls == calls
+    assert a.response_rate >= AGREEMENT_MIN
+    assert a.status_rate >= AGREEMENT_MIN
+
+    # The pairs are right, not only alike: against the generator's ground truth.
+    expected = {e["request_row_id"]: e["response_row_id"] for e in truth["executions"]}
+    got = dict(
+        _rows(
+            baseline_db,
+            "SELECT interaction_request_id, interaction_response_id FROM tool_executions",
+        )
+    )
+    same = sum(got.get(k) == v for k, v in expected.items())
+    assert same / len(expected) >= AGREEMENT_MIN
+
+
+def test_baseline_errors_and_summary(tmp_path: Path, demo: tuple[Path, dict[str, Any]]) -> None:
+    source, _ = demo
+    baseline_db = tmp_path / "baseline.db"
+    run_baseline(source, baseline_db)
+    types = dict(_rows(baseline_db, "SELECT error_type, count(*) FROM errors GROUP BY 1"))
+    assert types.get("tool_error", 0) > 0
+    assert types.get("protocol_error", 0) > 0  # the parse errors of malformed rows
+    bad = _rows(
+        baseline_db,
+        "SELECT * FROM daily_tool_summary"
+        " WHERE NOT (min_ms <= p50_ms AND p50_ms <= p95_ms AND p95_ms <= p99_ms"
+        " AND p99_ms <= max_ms)",
+    )
+    assert bad == []
+    answered = _rows(
+        baseline_db, "SELECT count(*) FROM tool_executions WHERE status IN ('success', 'error')"
+    )[0][0]
+    assert (
+        _rows(baseline_db, "SELECT sum(execution_count) FROM daily_tool_summary")[0][0] == answered
+    )
+    with pytest.raises(FileExistsError):
+        run_baseline(source, baseline_db)
+
+
+def test_held_back_rows_continue_the_log(tmp_path: Path, demo: tuple[Path, dict[str, Any]]) -> None:
+    source, _ = demo
+    work = tmp_path / "work.db"
+    held = hold_back(source, work, fraction=0.05)
+    n_source = _rows(source, "SELECT count(*) FROM interactions")[0][0]
+    n_work = _rows(work, "SELECT count(*) FROM interactions")[0][0]
+    assert 0 < n_work < n_source
+    assert _rows(work, "SELECT max(id), max(timestamp) FROM interactions")[0] == (
+        held.last_interaction_id,
+        held.last_timestamp,
+    )
+    assert _rows(work, "SELECT max(timestamp) FROM events")[0][0] <= held.last_timestamp
+
+    added = append_held_back(source, work)
+    assert added.interactions == n_source - n_work
+    assert added.events > 0
+    assert added.json_bytes > 0
+    # The new rows come after the old ones, in ids and in time.
+    for table, last_id in (
+        ("interactions", held.last_interaction_id),
+        ("events", held.last_event_id),
+    ):
+        new = _rows(work, f"SELECT min(id), min(timestamp) FROM {table} WHERE id > ?", last_id)  # noqa: S608
+        assert new[0][0] == last_id + 1
+        assert new[0][1] >= held.last_timestamp
+    # And they are the source's own rows: the copy is whole again.
+    for table in ("interactions", "events"):
+        select = f"SELECT * FROM {table} ORDER BY id"  # noqa: S608
+        assert _rows(work, select) == _rows(source, select)
+
+
+def test_bench_db_is_a_run_of_days(tmp_path: Path) -> None:
+    said: list[str] = []
+    small = ensure_bench_db(tmp_path, "100k", chunk_calls=40, chunks=2, log=said.append)
+    assert small.chunks == 2
+    ids = _rows(small.path, "SELECT min(id), max(id), count(*) FROM interactions")[0]
+    assert ids == (1, small.interactions, small.interactions)
+    for table in ("interactions", "events"):
+        backwards = _rows(
+            small.path,
+            f"SELECT count(*) FROM {table} AS a JOIN {table} AS b ON b.id = a.id + 1"  # noqa: S608
+            " WHERE b.timestamp < a.timestamp",
+        )
+        assert backwards[0][0] == 0
+    days = _rows(small.path, "SELECT count(DISTINCT substr(timestamp, 1, 10)) FROM interactions")
+    assert days[0][0] >= 2
+
+    said.clear()
+    assert ensure_bench_db(tmp_path, "100k", chunk_calls=40, chunks=2, log=said.append) == small
+    assert said == []  # cached
+
+    larger = ensure_bench_db(tmp_path, "1m", chunk_calls=40, chunks=3, log=said.append)
+    assert said[0].startswith("1m: starting from bench-100k.db")
+    first = "SELECT * FROM interactions WHERE id <= ? ORDER BY id"
+    assert _rows(larger.path, first, small.interactions) == _rows(
+        small.path, first, small.interactions
+    )
+
+
+def test_measure_reports_the_child_alone(tmp_path: Path) -> None:
+    m = measure([sys.executable, "-c", "x = bytearray(80_000_000); print(len(x))"])
+    assert m.returncode == 0
+    assert m.stdout.strip() == "80000000"
+    assert m.peak_rss_mb >= 80
+    with pytest.raises(StepFailed, match="exited with 3"):
+        measure([sys.executable, "-c", "import sys; sys.exit(3)"])
+
+
+def _result(label: str, full_s: float, baseline_s: float, rows: int) -> SizeResult:
+    r = SizeResult(label, rows, rows, rows * 600)
+    for name, wall, rss in (
+        (BARE, 0.5, 15.0),
+        (BASELINE, baseline_s, 35.0),
+        (FULL, full_s, 700.0),
+        (INCREMENTAL, full_s / 50, 300.0),
+    ):
+        r.steps[name] = Step(name, rows, rows * 600, wall, rss, 100.0)
+    return r
+
+
+def test_results_markdown(tmp_path: Path) -> None:
+    results = [_result("1m", 4.0, 10.0, 1_000_000), _result("5m", 30.0, 50.0, 5_000_000)]
+    text = render_markdown(results, {"CPU": "test"}, "2026-01-01", "How it was made.")
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    assert headings == [
+        "# Benchmark results (issue 5)",
+        "## Machine",
+        "## Results",
+        "## Targets",
+        "## Baseline agreement",
+        "## Stage profile",
+        "## Method",
+    ]
+    assert "placeholder" in text
+    assert "| 1m | full ETL | 1,000,000 |" in text
+
+    results[0].profile["full"] = {"scan": 1.5, "pair": 0.25}
+    assert "| 1m | full | 1.50 | 0.25 |" in render_markdown(results, {}, "today", "")
+
+
+def test_targets() -> None:
+    checks = {
+        (c.target.split(" (")[0], c.size): c.met
+        for c in check_targets(
+            [_result("1m", 4.0, 10.0, 1_000_000), _result("5m", 30.0, 50.0, 5_000_000)]
+        )
+    }
+    assert checks[("full ETL ≤ 0.5× baseline wall time", "1m")] is True
+    assert checks[("full ETL ≤ 0.5× baseline wall time", "5m")] is False
+    assert checks[("incremental after +1% ≤ 5% of the full run", "1m")] is True
+    assert checks[("peak RSS of the ETL ≤ 1 GB", "1m")] is True
+    assert checks[("peak RSS of the ETL ≤ 1.5 GB", "5m")] is True
+    # 30 s for 5M rows is 1.5× the time per row of 4 s for 1M rows: worse than linear.
+    assert checks[("full ETL time grows no faster than linearly", "1m → 5m")] is False
+    only_small = check_targets([_result("100k", 4.0, 10.0, 100_000)])
+    assert {c.size: c.met for c in only_small if "RSS" in c.target} == {"1m": None, "5m": None}
+
+
+def test_load_profile(tmp_path: Path) -> None:
+    path = tmp_path / "profile.json"
+    assert load_profile(path) == {}
+    path.write_text('{"scan": 1, "decode": {"seconds": 2.5, "rows": 10}, "note": "x"}')
+    assert load_profile(path) == {"scan": 1.0, "decode": 2.5}
+    path.write_text('{"stages": {"write": 0.5}}')
+    assert load_profile(path) == {"write": 0.5}
+    path.write_text("not json")
+    assert load_profile(path) == {}
+
+
+def test_parse_sizes() -> None:
+    assert parse_sizes("5m, 100k") == ["100k", "5m"]
+    assert parse_sizes("1m") == ["1m"]
+    with pytest.raises(click.BadParameter):
+        parse_sizes("2m")

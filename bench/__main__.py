@@ -13,7 +13,7 @@ from rich.console import Console
 
 from bench.datasets import SIZES
 from bench.harness import METHOD, REPO, run_size
-from bench.measure import StepFailed
+from bench.measure import DEFAULT_MAX_RSS_MB
 from bench.report import (
     SizeResult,
     machine_info,
@@ -55,7 +55,14 @@ def parse_sizes(text: str) -> list[str]:
     help="Markdown file to write (rewritten after each size).",
 )
 @click.option("--keep-work", is_flag=True, help="Keep the working copies and targets.")
-def main(sizes: str, data_dir: Path, results: Path, keep_work: bool) -> None:
+@click.option(
+    "--max-rss-gb",
+    type=click.FloatRange(min=0.1),
+    default=round(DEFAULT_MAX_RSS_MB / 1024, 1),
+    show_default=True,
+    help="Stop a measured step whose resident set grows above this (half the RAM).",
+)
+def main(sizes: str, data_dir: Path, results: Path, keep_work: bool, max_rss_gb: float) -> None:
     """Benchmark the ETL against a pure-SQLite script and a bare read (issue 5)."""
     labels = parse_sizes(sizes)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -65,20 +72,13 @@ def main(sizes: str, data_dir: Path, results: Path, keep_work: bool) -> None:
     machine = machine_info()
     date = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     done: list[SizeResult] = []
-    notes: list[str] = []
-    failed = False
     for label in labels:
-        try:
-            done.append(run_size(label, data_dir, keep_work, log=console.log))
-        except StepFailed as exc:
-            failed = True
-            notes.append(f"size {label} failed: {str(exc).splitlines()[0]}")
-            console.print(f"[red]{label} failed:[/red] {exc}")
-        missing = [s for s in labels if s not in {r.label for r in done}]
-        pending = [f"size {s} not measured (still to run or failed)" for s in missing]
-        results.write_text(
-            render_markdown(done, machine, date, METHOD, notes + pending), encoding="utf-8"
+        done.append(
+            run_size(label, data_dir, keep_work, log=console.log, max_rss_mb=max_rss_gb * 1024)
         )
+        # Rewritten after each size, so that a long run stopped halfway keeps its numbers.
+        missing = [f"size {s} not measured" for s in labels if s not in {r.label for r in done}]
+        results.write_text(render_markdown(done, machine, date, METHOD, missing), encoding="utf-8")
         (data_dir / "results.json").write_text(
             json.dumps(
                 {"date": date, "machine": machine, "results": results_as_json(done)}, indent=1
@@ -88,7 +88,7 @@ def main(sizes: str, data_dir: Path, results: Path, keep_work: bool) -> None:
         )
     console.print(rich_table(done))
     console.print(f"written: {results}")
-    if failed:
+    if any(r.failure for r in done):
         sys.exit(1)
 
 

@@ -14,8 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.baseline import agreement
-from bench.datasets import append_held_back, ensure_bench_db, hold_back, source_totals
-from bench.measure import Measurement, measure
+from bench.datasets import (
+    CHUNK_CALLS,
+    append_held_back,
+    ensure_bench_db,
+    hold_back,
+    source_totals,
+)
+from bench.measure import DEFAULT_MAX_RSS_MB, Measurement, StepFailed, measure
 from bench.report import BARE, BASELINE, FULL, INCREMENTAL, SizeResult, Step, load_profile
 
 __all__ = ["METHOD", "REPO", "run_size"]
@@ -69,9 +75,15 @@ def run_size(
     data_dir: Path,
     keep_work: bool = False,
     log: Callable[[str], None] = print,
+    max_rss_mb: float = DEFAULT_MAX_RSS_MB,
+    chunk_calls: int = CHUNK_CALLS,
 ) -> SizeResult:
-    """Build (or reuse) the database of `label` and measure every step on it."""
-    info = ensure_bench_db(data_dir, label, log=log)
+    """Build (or reuse) the database of `label` and measure every step on it.
+
+    A step that fails (or passes the memory cap) ends the size: the result keeps the
+    steps measured before it and says which one failed in `failure`.
+    """
+    info = ensure_bench_db(data_dir, label, chunk_calls=chunk_calls, log=log)
     work = data_dir / "work" / label
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -81,39 +93,56 @@ def run_size(
         hold_back(info.path, source)
         totals = source_totals(source)
         result = SizeResult(label, totals.interactions, totals.events, totals.json_bytes)
-        python = sys.executable
-
-        log(f"{label}: bare read")
-        m = measure([python, "-m", "bench.baseline", "bare-read", source])
-        result.steps[BARE] = _step(BARE, totals.interactions, totals.json_bytes, m)
-
-        log(f"{label}: SQLite baseline")
-        baseline_db = work / "baseline.db"
-        m = measure([python, "-m", "bench.baseline", "script", source, baseline_db])
-        result.steps[BASELINE] = _step(BASELINE, totals.interactions, totals.json_bytes, m)
-
-        log(f"{label}: full ETL")
-        target = work / "etl.db"
-        profile = work / "profile-full.json"
-        env = {**os.environ, PROFILE_ENV: str(profile)}
-        cmd: list[str | Path] = [_etl_command(), "etl", source, "--target", target]
-        m = measure([*cmd, "--full", "--quiet"], env=env)
-        result.steps[FULL] = _step(FULL, totals.interactions, totals.json_bytes, m)
-        if stages := load_profile(profile):
-            result.profile["full"] = stages
-        result.agreement = agreement(target, baseline_db)
-
-        log(f"{label}: appending the held-back 1%, incremental ETL")
-        added = append_held_back(info.path, source)
-        result.appended_interactions = added.interactions
-        result.appended_events = added.events
-        profile = work / "profile-incremental.json"
-        env = {**os.environ, PROFILE_ENV: str(profile)}
-        m = measure([*cmd, "--quiet"], env=env)
-        result.steps[INCREMENTAL] = _step(INCREMENTAL, added.interactions, added.json_bytes, m)
-        if stages := load_profile(profile):
-            result.profile["incremental"] = stages
+        try:
+            _measure_steps(result, info.path, work, log, max_rss_mb)
+        except StepFailed as exc:
+            result.failure = str(exc).splitlines()[0]
+            log(f"{label}: [red]failed[/red]: {exc}")
         return result
     finally:
         if not keep_work:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure_steps(
+    result: SizeResult,
+    cached: Path,
+    work: Path,
+    log: Callable[[str], None],
+    max_rss_mb: float,
+) -> None:
+    label, source, python = result.label, work / "source.db", sys.executable
+    rows, size = result.interactions, result.json_bytes
+
+    log(f"{label}: bare read")
+    m = measure([python, "-m", "bench.baseline", "bare-read", source], max_rss_mb=max_rss_mb)
+    result.steps[BARE] = _step(BARE, rows, size, m)
+
+    log(f"{label}: SQLite baseline")
+    baseline_db = work / "baseline.db"
+    m = measure(
+        [python, "-m", "bench.baseline", "script", source, baseline_db], max_rss_mb=max_rss_mb
+    )
+    result.steps[BASELINE] = _step(BASELINE, rows, size, m)
+
+    log(f"{label}: full ETL")
+    target = work / "etl.db"
+    profile = work / "profile-full.json"
+    env = {**os.environ, PROFILE_ENV: str(profile)}
+    cmd: list[str | Path] = [_etl_command(), "etl", source, "--target", target]
+    m = measure([*cmd, "--full", "--quiet"], env=env, max_rss_mb=max_rss_mb)
+    result.steps[FULL] = _step(FULL, rows, size, m)
+    if stages := load_profile(profile):
+        result.profile["full"] = stages
+    result.agreement = agreement(target, baseline_db)
+
+    log(f"{label}: appending the held-back 1%, incremental ETL")
+    added = append_held_back(cached, source)
+    result.appended_interactions = added.interactions
+    result.appended_events = added.events
+    profile = work / "profile-incremental.json"
+    env = {**os.environ, PROFILE_ENV: str(profile)}
+    m = measure([*cmd, "--quiet"], env=env, max_rss_mb=max_rss_mb)
+    result.steps[INCREMENTAL] = _step(INCREMENTAL, added.interactions, added.json_bytes, m)
+    if stages := load_profile(profile):
+        result.profile["incremental"] = stages

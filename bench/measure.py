@@ -11,6 +11,7 @@ the wrapper's size.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -19,9 +20,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 __all__ = ["Measurement", "StepFailed", "measure"]
 
 SPAWN = Path(__file__).resolve().parent / "spawn.py"
+DEFAULT_MAX_RSS_MB = psutil.virtual_memory().total / 2**20 / 2
+POLL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,13 @@ def measure(
     cmd: Sequence[str | Path],
     env: Mapping[str, str] | None = None,
     check: bool = True,
+    max_rss_mb: float = DEFAULT_MAX_RSS_MB,
 ) -> Measurement:
     """Run `cmd` in the repository's root through the wrapper and measure it.
 
-    Raises StepFailed if it exits with a non-zero code and `check`.
+    Raises StepFailed if it exits with a non-zero code and `check`, or if its resident
+    set grows above `max_rss_mb` (it is then killed: a run that would swap or meet the
+    OOM killer on a shared machine is a failed measurement, not a number).
     """
     with (
         tempfile.TemporaryFile() as out,
@@ -60,19 +68,25 @@ def measure(
         tempfile.TemporaryDirectory() as tmp,
     ):
         report = Path(tmp) / "usage.json"
-        subprocess.run(
+        wrapper = subprocess.Popen(
             [sys.executable, str(SPAWN), str(report), *(str(c) for c in cmd)],
-            check=False,
             cwd=SPAWN.parent.parent,
             env=None if env is None else dict(env),
             stdout=out,
             stderr=err,
             stdin=subprocess.DEVNULL,
         )
+        killed_at_mb = _watch(wrapper, max_rss_mb)
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode("utf-8", "replace")
         stderr = err.read().decode("utf-8", "replace")
+        if killed_at_mb is not None:
+            msg = (
+                f"{cmd[0]} was stopped at {killed_at_mb:.0f} MB resident, above the cap of"
+                f" {max_rss_mb:.0f} MB (--max-rss-gb), to spare the machine"
+            )
+            raise StepFailed(msg)
         if not report.exists():
             msg = f"the measuring wrapper failed for {cmd!r}:\n{stderr[-2000:]}"
             raise StepFailed(msg)
@@ -90,3 +104,28 @@ def measure(
         msg = f"{shown} exited with {result.returncode}:\n{stderr[-2000:]}"
         raise StepFailed(msg)
     return result
+
+
+def _watch(wrapper: subprocess.Popen[bytes], max_rss_mb: float) -> float | None:
+    """Wait for the wrapper; kill its child if the child's RSS passes the cap.
+
+    Returns the RSS in MB at which the child was killed, or None.
+    """
+    parent = psutil.Process(wrapper.pid)
+    while True:
+        try:
+            wrapper.wait(timeout=POLL_S)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            children = parent.children(recursive=True)
+            rss_mb = sum(c.memory_info().rss for c in children) / 2**20
+        except psutil.Error:
+            continue  # the child just ended; the next wait returns
+        if rss_mb > max_rss_mb:
+            for c in children:
+                with contextlib.suppress(psutil.Error):
+                    c.kill()
+            wrapper.wait()
+            return rss_mb

@@ -73,6 +73,7 @@ class SizeResult:
     agreement: Agreement | None = None
     # Stage -> seconds of the full and incremental runs, when the ETL reports them.
     profile: dict[str, dict[str, float]] = field(default_factory=dict)
+    failure: str | None = None  # the step that failed, when one did
 
     def ratio(self, step: str, reference: str) -> float | None:
         """Wall time of `step` over that of `reference`, when both were measured."""
@@ -296,6 +297,7 @@ def render_markdown(
         "`make bench SIZES=100k` for a quick look.",
         "",
     ]
+    notes = [*notes, *(f"size {r.label}: {r.failure}" for r in results if r.failure)]
     if notes:
         out += [f"- {n}" for n in notes] + [""]
     out += ["## Machine", ""]
@@ -411,6 +413,7 @@ def results_as_json(results: Sequence[SizeResult]) -> list[dict[str, Any]]:
                 },
                 "agreement": None if r.agreement is None else asdict(r.agreement),
                 "profile": r.profile,
+                "failure": r.failure,
             }
         )
     return doc

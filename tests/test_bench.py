@@ -17,6 +17,7 @@ import pytest
 from bench.__main__ import parse_sizes
 from bench.baseline import agreement, run_baseline
 from bench.datasets import append_held_back, ensure_bench_db, hold_back
+from bench.harness import run_size
 from bench.measure import StepFailed, measure
 from bench.report import (
     BARE,
@@ -183,6 +184,25 @@ def test_measure_reports_the_child_alone(tmp_path: Path) -> None:
     assert m.peak_rss_mb >= 80
     with pytest.raises(StepFailed, match="exited with 3"):
         measure([sys.executable, "-c", "import sys; sys.exit(3)"])
+
+
+def test_measure_stops_a_child_above_the_memory_cap() -> None:
+    hog = "import time; x = bytearray(300_000_000); time.sleep(60)"
+    with pytest.raises(StepFailed, match="above the cap of 100 MB"):
+        measure([sys.executable, "-c", hog], max_rss_mb=100)
+
+
+def test_run_size_end_to_end(tmp_path: Path) -> None:
+    said: list[str] = []
+    r = run_size("100k", tmp_path, log=said.append, chunk_calls=150)
+    assert r.failure is None, said
+    assert set(r.steps) == {BARE, BASELINE, FULL, INCREMENTAL}
+    assert r.steps[FULL].rows == r.interactions > 0
+    assert 0 < r.appended_interactions == r.steps[INCREMENTAL].rows < r.interactions
+    assert r.agreement is not None
+    assert r.agreement.response_rate >= AGREEMENT_MIN
+    assert all(s.peak_rss_mb > 0 and s.wall_s > 0 for s in r.steps.values())
+    assert not (tmp_path / "work" / "100k").exists()  # work copies removed
 
 
 def _result(label: str, full_s: float, baseline_s: float, rows: int) -> SizeResult:

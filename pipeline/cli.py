@@ -90,6 +90,18 @@ def main() -> None:
     is_flag=True,
     help="Write arguments, results and error texts as logged, secrets included.",
 )
+@click.option(
+    "--watch",
+    "watch_mode",
+    is_flag=True,
+    help="Keep running: an incremental run every --interval seconds until SIGINT/SIGTERM.",
+)
+@click.option(
+    "--interval",
+    "interval_s",
+    type=click.FloatRange(min=0.1),
+    help="Seconds between the runs of --watch.  [default: 60]",
+)
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @exits_cleanly
 def etl(
@@ -102,6 +114,8 @@ def etl(
     busy_timeout_ms: int,
     parquet: Path | None,
     no_redact: bool,
+    watch_mode: bool,
+    interval_s: float | None,
     quiet: bool,
 ) -> None:
     """Build the analytics tables from SOURCE_DB, incrementally from the last run."""
@@ -129,6 +143,26 @@ def etl(
         redact=not no_redact,
         quiet=quiet,
     )
+    if interval_s is not None and not watch_mode:
+        msg = "--interval needs --watch"
+        raise BadInvocation(msg)
+    if watch_mode:
+        from pipeline.watch import watch
+
+        watched = watch(
+            config,
+            60.0 if interval_s is None else interval_s,
+            parquet,
+            echo=(lambda line: None) if quiet else click.echo,
+            log=lambda line: click.echo(line, err=True),
+        )
+        if not quiet:
+            last = ", the last one abandoned and rolled back" if watched.abandoned else ""
+            click.echo(
+                f"etl --watch: stopped after {watched.cycles} cycles "
+                f"({watched.failed} failed{last})"
+            )
+        return
     summary = run(config)
     if not quiet:
         print_summary(config, summary)

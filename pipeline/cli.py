@@ -381,3 +381,36 @@ def alerts(db: Path, rules_file: Path | None, fmt: str) -> None:
     click.echo(format_alerts(result, fmt), nl=False)
     if result.alerts:
         sys.exit(3)
+
+
+@main.command()
+@click.option(
+    "--db",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The database the ETL wrote.",
+)
+@click.option(
+    "--source",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The proxy's log, when its tables are not in --db "
+    "(default: --db itself if it holds them, else the source named in etl_metadata).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@exits_cleanly
+def validate(db: Path, source: Path | None, fmt: str) -> None:
+    """Reconcile the analytics with the raw tables; report data quality; exit 1 on a mismatch."""
+    from pipeline.validate import ValidationFailed, format_validation
+    from pipeline.validate import validate as run_validation
+
+    result = run_validation(db, source)
+    click.echo(format_validation(result, fmt), nl=False)
+    if not result.ok:
+        raise ValidationFailed(f"validation failed: {result.failure()}")

@@ -22,7 +22,16 @@ from bench.datasets import (
     source_totals,
 )
 from bench.measure import DEFAULT_MAX_RSS_MB, Measurement, StepFailed, measure
-from bench.report import BARE, BASELINE, FULL, INCREMENTAL, SizeResult, Step, load_profile
+from bench.report import (
+    BARE,
+    BASELINE,
+    FULL,
+    INCREMENTAL,
+    SizeResult,
+    Step,
+    load_average,
+    load_profile,
+)
 
 __all__ = ["METHOD", "REPO", "run_size"]
 
@@ -93,6 +102,7 @@ def run_size(
         hold_back(info.path, source)
         totals = source_totals(source)
         result = SizeResult(label, totals.interactions, totals.events, totals.json_bytes)
+        result.load_before = load_average()
         try:
             _measure_steps(result, info.path, work, log, max_rss_mb)
         except StepFailed as exc:

@@ -74,6 +74,7 @@ class SizeResult:
     # Stage -> seconds of the full and incremental runs, when the ETL reports them.
     profile: dict[str, dict[str, float]] = field(default_factory=dict)
     failure: str | None = None  # the step that failed, when one did
+    load_before: str = ""  # the machine's load average (1, 5, 15 min) before the steps
 
     def ratio(self, step: str, reference: str) -> float | None:
         """Wall time of `step` over that of `reference`, when both were measured."""
@@ -198,9 +199,13 @@ def _os_name() -> str:
     return platform.platform()
 
 
+def load_average() -> str:
+    """The machine's load average, as text: other work skews the timings."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def machine_info() -> dict[str, str]:
     """What the numbers were measured on."""
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return {
         "CPU": _cpu_model(),
         "Cores": f"{psutil.cpu_count(logical=False)} physical, {os.cpu_count()} logical",
@@ -210,7 +215,7 @@ def machine_info() -> dict[str, str]:
         "DuckDB": _package_version("duckdb"),
         "Polars": _package_version("polars"),
         "SQLite": sqlite3.sqlite_version,
-        "Load average at start (1, 5, 15 min)": load,
+        "Load average at start (1, 5, 15 min)": load_average(),
     }
 
 
@@ -314,6 +319,9 @@ def render_markdown(
         "",
     ]
     out += _md_table(HEADERS, _rows(results))
+    loads = [f"{r.label}: {r.load_before}" for r in results if r.load_before]
+    if loads:
+        out += ["", "Load average (1, 5, 15 min) before each size's steps: " + "; ".join(loads)]
     out += ["", "## Targets", ""]
     out += _md_table(
         ("target", "size", "measured", "status"),
@@ -414,6 +422,7 @@ def results_as_json(results: Sequence[SizeResult]) -> list[dict[str, Any]]:
                 "agreement": None if r.agreement is None else asdict(r.agreement),
                 "profile": r.profile,
                 "failure": r.failure,
+                "load_before": r.load_before,
             }
         )
     return doc

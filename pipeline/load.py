@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import sqlite3
 import tempfile
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.busy import ATTEMPT_TIMEOUT_S, retry_when_busy
 from pipeline.errors import TargetError
 from pipeline.queries import sql
 from pipeline.transform.redact import redact_frame
@@ -256,6 +258,22 @@ REBUILT_ON_UPGRADE = (
 )
 
 
+def _schema_current(conn: sqlite3.Connection, schema_hash: str) -> bool:
+    """The target was set up with this very schema.sql, under this schema version."""
+    try:
+        rows = dict(
+            conn.execute(
+                "SELECT key, value FROM etl_metadata WHERE key IN ('schema_hash', 'schema_version')"
+            ).fetchall()
+        )
+    except sqlite3.OperationalError:
+        return False  # no etl_metadata yet (or the file is locked: take the slow path)
+    return (
+        rows.get("schema_hash") == schema_hash
+        and rows.get("schema_version", SCHEMA_VERSION) == SCHEMA_VERSION
+    )
+
+
 def _stale_schema(conn: sqlite3.Connection) -> bool:
     has_meta = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'etl_metadata'"
@@ -266,6 +284,37 @@ def _stale_schema(conn: sqlite3.Connection) -> bool:
     return row is not None and row[0] != SCHEMA_VERSION
 
 
+def lock_step(conn: sqlite3.Connection, statement: str, busy_timeout_ms: int) -> None:
+    """Run BEGIN IMMEDIATE or COMMIT, retrying in fine steps while another writer holds
+    the lock (pipeline/busy.py says why SQLite's own handler starves beside the proxy).
+    Statements between them wait with SQLite's handler, up to the same timeout."""
+    conn.execute(f"PRAGMA busy_timeout = {max(1, int(ATTEMPT_TIMEOUT_S * 1000))}")
+    try:
+        retry_when_busy(lambda: conn.execute(statement), busy_timeout_ms)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+
+
+def use_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
+    """Put a live log that is also the target in WAL mode; return the journal mode.
+
+    In the proxy's default rollback-journal mode, every one of its commits (hundreds a
+    second) locks readers out for a moment and every long read holds its commits back;
+    in WAL mode readers and the writer never wait for each other, so the ETL can read a
+    busy log without delaying the proxy. The mode is a property of the file and stays;
+    SQLite-based writers (the proxy's SQLite.jl included) follow it transparently. Only
+    done when the analytics go into the log itself, since that already writes to it.
+    """
+    mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    if mode != "wal":
+        mode = str(
+            retry_when_busy(
+                lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0], busy_timeout_ms
+            )
+        ).lower()
+    return mode
+
+
 def open_target(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """Open (creating if needed) the target and make sure the analytics schema exists.
 
@@ -274,16 +323,28 @@ def open_target(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """
     existed = path.exists()
     conn: sqlite3.Connection | None = None
+    schema_text = sql("schema")
+    schema_hash = hashlib.sha256(schema_text.encode()).hexdigest()[:16]
     try:
         conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
+        # The usual case writes nothing: a live source is locked only when needed.
+        if existed and _schema_current(conn, schema_hash):
+            return conn
+        lock_step(conn, "BEGIN IMMEDIATE", busy_timeout_ms)
         if _stale_schema(conn):
             for table in REBUILT_ON_UPGRADE:
                 # Names from our own constant, never from data.
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
-        for statement in statements(sql("schema")):
+        for statement in statements(schema_text):
             conn.execute(statement)
-        conn.execute("COMMIT")
+        conn.execute(
+            "INSERT INTO etl_metadata (key, value, updated_at) "
+            "VALUES ('schema_hash', ?, datetime('now')) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            (schema_hash,),
+        )
+        lock_step(conn, "COMMIT", busy_timeout_ms)
     except sqlite3.Error as exc:
         if conn is not None:
             if conn.in_transaction:
@@ -304,17 +365,19 @@ def read_metadata(conn: sqlite3.Connection) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def write_transaction(conn: sqlite3.Connection, staging: Staging) -> Iterator[sqlite3.Connection]:
+def write_transaction(
+    conn: sqlite3.Connection, staging: Staging, busy_timeout_ms: int
+) -> Iterator[sqlite3.Connection]:
     """The run's one write transaction on the target, with the staged rows attached."""
     try:
         conn.execute("ATTACH DATABASE ? AS stg", (str(staging.path),))
-        conn.execute("BEGIN IMMEDIATE")
+        lock_step(conn, "BEGIN IMMEDIATE", busy_timeout_ms)
     except sqlite3.Error as exc:
         msg = f"cannot lock the target for writing: {exc}"
         raise TargetError(msg) from exc
     try:
         yield conn
-        conn.execute("COMMIT")
+        lock_step(conn, "COMMIT", busy_timeout_ms)
     except BaseException as exc:
         # SQLite may already have rolled back (a full disk does that).
         if conn.in_transaction:

@@ -16,22 +16,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-import duckdb
 import polars as pl
 
 from pipeline.config import EtlConfig
 from pipeline.derive import DeriveParams, derive, mark_after, mark_before
+from pipeline.errors import TargetError
 from pipeline.load import (
     SCHEMA_VERSION,
     Staging,
     apply_run,
     open_target,
     read_metadata,
+    use_wal,
     write_metadata,
     write_transaction,
 )
 from pipeline.queries import sql
-from pipeline.source import SourceBounds, connect_source, read_bounds, validate_source
+from pipeline.source import (
+    SourceBounds,
+    SourceReader,
+    connect_source,
+    read_bounds,
+    validate_source,
+)
 from pipeline.transform.decode import REJECT_UNPAIRED, classify, rejects, ts_ms
 from pipeline.transform.outcomes import client_info, error_category, response_fields
 from pipeline.transform.pair import pair_responses
@@ -59,7 +66,8 @@ class RunSummary:
     touched_days: list[str] | None = None
     # Wall seconds per stage: scan (DuckDB reads of the source), decode, transform
     # (attribute, pair, outcomes), stage (writes to the staging file), apply (the write
-    # transaction's load steps), derive (metrics, sessions, lifecycles).
+    # transaction's load steps), derive (metrics, sessions, lifecycles); write_lock is
+    # the whole write transaction, apply and derive included, from lock to commit.
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -118,9 +126,9 @@ def _write_run_metric(
     return stamp[:10]
 
 
-def _closed_sessions(src: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def _closed_sessions(src: SourceReader) -> dict[str, str]:
     """Client sessions the producer marked closed (G3 does on DELETE), with the time."""
-    rows = src.execute(sql("source_closed_sessions")).fetchall()
+    rows = src.frame("source_closed_sessions").rows()
     return {str(sid): str(ts) for sid, ts in rows}
 
 
@@ -155,6 +163,13 @@ def run(config: EtlConfig) -> RunSummary:
     clock = RunClock.start()
     info = validate_source(config.source, config.busy_timeout_ms)
     target = open_target(config.target, config.busy_timeout_ms)
+    if config.target.resolve() == config.source.resolve():
+        try:
+            use_wal(target, config.busy_timeout_ms)
+        except sqlite3.Error as exc:
+            target.close()
+            msg = f"cannot switch {config.target} to WAL mode: {exc}; retry when it is less busy"
+            raise TargetError(msg) from exc
     try:
         meta = read_metadata(target)
         # Tables written with and without redaction must not mix: a change rebuilds.
@@ -167,10 +182,10 @@ def run(config: EtlConfig) -> RunSummary:
         settled_prev = 0 if full else int(meta["interactions_settled_id"])
         events_wm = 0 if full else int(meta.get("events_max_id") or 0)
         summary = RunSummary(mode="full" if full else "incremental")
-        src = connect_source(info)
+        src = SourceReader(connect_source(info), info, config.busy_timeout_ms)
         staging = Staging(config.target.resolve().parent, redact=config.redact)
         try:
-            bounds = read_bounds(src, info)
+            bounds = read_bounds(src.conn, info, config.busy_timeout_ms)
             client_map = _client_map(target, full, events_wm)
             client_map = _process_events(src, staging, bounds, events_wm, client_map, summary)
             events_staging = staging.seconds
@@ -181,7 +196,11 @@ def run(config: EtlConfig) -> RunSummary:
                 )
             summary.settled_interaction_id = settled
             closed = _closed_sessions(src)
-            with write_transaction(target, staging) as conn:
+            # write_lock: how long the target (often the live source) is locked.
+            with (
+                summary.timed("write_lock"),
+                write_transaction(target, staging, config.busy_timeout_ms) as conn,
+            ):
                 with summary.timed("apply"):
                     mark_before(conn, settled_prev, events_wm)
                     apply_run(
@@ -224,7 +243,7 @@ def run(config: EtlConfig) -> RunSummary:
                 )
         finally:
             staging.close()
-            src.close()
+            src.conn.close()
     finally:
         target.close()
     summary.seconds = time.perf_counter() - started
@@ -256,7 +275,7 @@ def _client_map(target: sqlite3.Connection, full: bool, events_wm: int) -> pl.Da
 
 
 def _process_events(
-    src: duckdb.DuckDBPyConnection,
+    src: SourceReader,
     staging: Staging,
     bounds: SourceBounds,
     events_wm: int,
@@ -265,9 +284,7 @@ def _process_events(
 ) -> pl.DataFrame:
     """Lifecycle and error events after the watermark: the client map and system errors."""
     with summary.timed("scan"):
-        frame = src.execute(
-            sql("source_events"), {"lo": events_wm, "hi": bounds.events_max_id}
-        ).pl()
+        frame = src.frame("source_events", {"lo": events_wm, "hi": bounds.events_max_id})
     summary.events_read = frame.height
     if frame.is_empty():
         return client_map
@@ -353,7 +370,7 @@ def _shift(ts: str, ms: int) -> str:
 
 
 def _process_interactions(
-    src: duckdb.DuckDBPyConnection,
+    src: SourceReader,
     staging: Staging,
     target: sqlite3.Connection,
     config: EtlConfig,
@@ -381,7 +398,7 @@ def _process_interactions(
     while lo < bounds.interactions_max_id:
         hi = min(lo + config.batch_rows, bounds.interactions_max_id)
         with summary.timed("scan"):
-            batch = src.execute(sql("source_interactions"), {"lo": lo, "hi": hi}).pl()
+            batch = src.frame("source_interactions", {"lo": lo, "hi": hi})
         lo = hi
         if batch.is_empty():
             continue
@@ -407,7 +424,7 @@ def _process_interactions(
 
 
 def _context_events(
-    src: duckdb.DuckDBPyConnection, rows: pl.DataFrame, config: EtlConfig, bounds: SourceBounds
+    src: SourceReader, rows: pl.DataFrame, config: EtlConfig, bounds: SourceBounds
 ) -> pl.DataFrame:
     inbound = rows.filter(pl.col("direction") == "inbound")
     if inbound.is_empty():
@@ -415,10 +432,9 @@ def _context_events(
     else:
         lo_ts = _shift(str(inbound["ts"].min()), -config.resolve_window_ms)
         hi_ts = _shift(str(inbound["ts"].max()), config.resolve_window_ms)
-    frame = src.execute(
-        sql("source_context_events"),
-        {"ts_lo": lo_ts, "ts_hi": hi_ts, "max_id": bounds.events_max_id},
-    ).pl()
+    frame = src.frame(
+        "source_context_events", {"ts_lo": lo_ts, "ts_hi": hi_ts, "max_id": bounds.events_max_id}
+    )
     return frame.with_columns(ev_ts_ms=ts_ms("ts")).filter(pl.col("ev_ts_ms").is_not_null())
 
 

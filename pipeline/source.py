@@ -9,10 +9,13 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import duckdb_extension_sqlite_scanner
+import polars as pl
 
+from pipeline.busy import ATTEMPT_TIMEOUT_S, is_busy, retry_when_busy
 from pipeline.errors import NotKaimonDatabase, SourceMissing, SourceUnreadable
 from pipeline.queries import quote_sql_string, sql
 
@@ -77,9 +80,9 @@ def validate_source(path: Path, busy_timeout_ms: int) -> SourceInfo:
         raise NotKaimonDatabase(msg)
     uri = f"{path.resolve().as_uri()}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
+        conn = sqlite3.connect(uri, uri=True, timeout=ATTEMPT_TIMEOUT_S)
         try:
-            columns = _table_columns(conn)
+            columns = retry_when_busy(lambda: _table_columns(conn), busy_timeout_ms)
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
@@ -118,7 +121,11 @@ def _require(path: Path, table: str, have: set[str] | None, needed: tuple[str, .
 
 
 def connect_source(info: SourceInfo) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the source attached read-only as `src`."""
+    """A DuckDB connection with the source attached read-only as `src`.
+
+    On a live source every read must wait out the producer's brief write locks: use
+    read_frame() / read_one(), which retry until the user's busy timeout.
+    """
     conn = duckdb.connect(
         config={
             "autoinstall_known_extensions": False,
@@ -128,7 +135,9 @@ def connect_source(info: SourceInfo) -> duckdb.DuckDBPyConnection:
     )
     conn.execute(f"LOAD {quote_sql_string(str(extension_path()))}")
     conn.execute(
-        f"ATTACH {quote_sql_string(str(info.path.resolve()))} AS src (TYPE sqlite, READ_ONLY)"
+        f"ATTACH {quote_sql_string(str(info.path.resolve()))} AS src "
+        # SQLite's own wait per attempt stays short; read_frame() retries in finer steps.
+        f"(TYPE sqlite, READ_ONLY, BUSY_TIMEOUT {max(1, int(ATTEMPT_TIMEOUT_S * 1000))})"
     )
     return conn
 
@@ -143,10 +152,12 @@ class SourceBounds:
     newest_event_ts: str | None
 
 
-def read_bounds(conn: duckdb.DuckDBPyConnection, info: SourceInfo) -> SourceBounds:
-    ev = conn.execute(sql("source_bounds_events")).fetchone()
+def read_bounds(
+    conn: duckdb.DuckDBPyConnection, info: SourceInfo, busy_timeout_ms: int = 5_000
+) -> SourceBounds:
+    ev = read_one(conn, sql("source_bounds_events"), {}, info, busy_timeout_ms)
     it = (
-        conn.execute(sql("source_bounds_interactions")).fetchone()
+        read_one(conn, sql("source_bounds_interactions"), {}, info, busy_timeout_ms)
         if info.has_interactions
         else None
     )
@@ -154,3 +165,55 @@ def read_bounds(conn: duckdb.DuckDBPyConnection, info: SourceInfo) -> SourceBoun
     it_id, it_ts = (int(it[0]), str(it[1])) if it and it[0] is not None else (0, None)
     newest = max((t for t in (ev_ts, it_ts) if t is not None), default=None)
     return SourceBounds(it_id, ev_id, newest, ev_ts)
+
+
+def _locked(info: SourceInfo, busy_timeout_ms: int) -> SourceUnreadable:
+    return SourceUnreadable(
+        f"source {info.path} stayed locked for {busy_timeout_ms} ms; "
+        "retry when the writer is done or raise --busy-timeout"
+    )
+
+
+def read_frame(
+    conn: duckdb.DuckDBPyConnection,
+    query: str,
+    params: dict[str, object],
+    info: SourceInfo,
+    busy_timeout_ms: int,
+) -> pl.DataFrame:
+    """Run a source query to a Polars frame, waiting out the producer's locks."""
+    try:
+        return retry_when_busy(lambda: conn.execute(query, params).pl(), busy_timeout_ms)
+    except duckdb.Error as exc:
+        if is_busy(exc):
+            raise _locked(info, busy_timeout_ms) from exc
+        raise
+
+
+def read_one(
+    conn: duckdb.DuckDBPyConnection,
+    query: str,
+    params: dict[str, object],
+    info: SourceInfo,
+    busy_timeout_ms: int,
+) -> tuple[Any, ...] | None:
+    """Run a source query for its first row, waiting out the producer's locks."""
+    try:
+        return retry_when_busy(lambda: conn.execute(query, params).fetchone(), busy_timeout_ms)
+    except duckdb.Error as exc:
+        if is_busy(exc):
+            raise _locked(info, busy_timeout_ms) from exc
+        raise
+
+
+@dataclass(frozen=True)
+class SourceReader:
+    """The run's reads of the source, each retried while the producer holds its lock."""
+
+    conn: duckdb.DuckDBPyConnection
+    info: SourceInfo
+    busy_timeout_ms: int
+
+    def frame(self, name: str, params: dict[str, object] | None = None) -> pl.DataFrame:
+        """The rows of queries/<name>.sql as a Polars frame."""
+        return read_frame(self.conn, sql(name), params or {}, self.info, self.busy_timeout_ms)

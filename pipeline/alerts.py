@@ -5,7 +5,7 @@ quiet), run in DuckDB over the SQLite target like the query library. Windows cou
 from the newest data timestamp, never the wall clock, so the same data always gives the
 same alerts. Firing alerts are appended to the `alerts` table of the target
 (queries/alerts/schema.sql) for Grafana and Metabase. The rules and their defaults are
-documented in docs/alerts.md; `alerts.default.toml` spells the defaults out.
+documented in docs/report.md; `alerts.default.toml` spells the defaults out.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     data_time DATETIME NOT NULL,           -- the newest data timestamp; windows count back from it
     rule TEXT NOT NULL,                    -- error_rate | latency_p95 | timeouts_rising | new_error_category | unresolved_growing
     subject TEXT NOT NULL,                 -- the tool, the error category, or '(all)'
-    value REAL,                            -- what was measured (unit in docs/alerts.md)
+    value REAL,                            -- what was measured (unit in docs/report.md)
     threshold REAL,                        -- the limit it crossed
     window_start DATETIME,                 -- the window measured: (window_start, window_end]
     window_end DATETIME,

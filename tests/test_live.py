@@ -7,11 +7,11 @@ runs are killed with SIGKILL at spread-out moments. Real processes, real SQLite 
 
 from __future__ import annotations
 
+import multiprocessing
 import signal
 import sqlite3
 import subprocess
 import sys
-import multiprocessing
 import time
 from pathlib import Path
 from typing import Any
@@ -105,7 +105,7 @@ def test_runs_beside_a_live_producer_lose_nothing(tmp_path: Path) -> None:
     reference = tmp_path / "reference.db"
     etl(full, target=reference)
     assert outputs(live) == outputs(reference)
-    print(  # noqa: T201 - the measurement is the point of this test
+    print(
         f"\n{runs} runs beside the producer; longest write lock {max(locks) * 1000:.0f} ms; "
         f"longest producer insert {longest * 1000:.0f} ms"
     )

@@ -6,11 +6,14 @@ import json
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
 
 from pipeline.cli import main
+from tests import test_fuzz as fuzz
 from tests.helpers import copy_until, etl, make_demo, new_live_source
 
 CALL = '{"jsonrpc":"2.0","id":%s,"method":"tools/call","params":{"name":"ex","arguments":{}}}'
@@ -258,3 +261,42 @@ def test_bad_invocations_exit_2(loaded: Path, tmp_path: Path) -> None:
         "give the proxy's log with --source\n"
     )
     assert _validate(target, "--source", str(moved)).exit_code == 0
+
+
+def test_passes_on_the_real_messages(tmp_path: Path) -> None:
+    """The 118 real MCP messages others captured (shared/mcp), through the ETL."""
+    from tests.test_real_messages import MESSAGES, build_source
+
+    if not MESSAGES.exists():
+        pytest.skip(f"{MESSAGES} is missing: clone the shared/ folder beside the repository")
+    lines = [json.loads(t) for t in MESSAGES.read_text(encoding="utf-8").splitlines() if t.strip()]
+    source, target = tmp_path / "events.db", tmp_path / "analytics.db"
+    build_source(source, lines)
+    etl(source, target)
+    doc = _report(target)
+    assert doc["ok"], doc["checks"]
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.large_base_example,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(rows=fuzz.rows_strategy, events=fuzz.events_strategy)
+def test_passes_on_hostile_logs(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[tuple[str, str, Any]],
+    events: list[tuple[str, str, str]],
+) -> None:
+    """Every wrong shape the fuzz test generates: the independent classification agrees."""
+    source = tmp_path_factory.mktemp("hostile") / "events.db"
+    fuzz._build(source, rows, events)
+    etl(source)
+    doc = _report(source)
+    assert doc["ok"], [c for c in doc["checks"] if not c["ok"]]  # type: ignore[union-attr,index]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -187,3 +188,25 @@ def test_watch_bad_invocations_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["etl", str(live), "--interval", "5"])
     assert result.exit_code == 2
     assert result.stderr == "error: --interval needs --watch\n"
+
+
+def test_each_cycle_exports_parquet(tmp_path: Path) -> None:
+    """With --parquet, a cycle is the run and then the export of what it committed."""
+    source, _ = make_demo(tmp_path, calls=200, seed=3)
+    target, folder = tmp_path / "target.db", tmp_path / "parquet"
+    lines: list[str] = []
+
+    def echo(line: str) -> None:
+        lines.append(line)
+        os.kill(os.getpid(), signal.SIGTERM)  # stop after this cycle
+
+    done = watch(EtlConfig(source=source, target=target, quiet=True), 0.1, folder, echo=echo)
+    assert (done.cycles, done.failed, done.abandoned) == (1, 0, False)
+    assert "; parquet full, " in lines[0]
+    manifest = json.loads((folder / "_manifest.json").read_text(encoding="utf-8"))
+    conn = sqlite3.connect(target)
+    run_id = conn.execute("SELECT value FROM etl_metadata WHERE key = 'run_id'").fetchone()[0]
+    executions = conn.execute("SELECT COUNT(*) FROM tool_executions").fetchone()[0]
+    conn.close()
+    assert manifest["run_id"] == run_id
+    assert manifest["tables"]["tool_executions"]["rows"] == executions

@@ -546,7 +546,9 @@ def _client_tab(conn: duckdb.DuckDBPyConnection, o: ReportOptions) -> Tab:
                     name=label(version),
                     text=[label(version)] * len(per),
                     textposition="inside",
-                    hovertemplate="%{x} " + label(version) + ": %{y} sessions<extra></extra>",
+                    hovertemplate="%{x} "
+                    + label(version).replace("%{", "%&#123;")  # data, not a placeholder
+                    + ": %{y} sessions<extra></extra>",
                 )
                 for version, per in sorted(by_version.items())
             ],

@@ -21,8 +21,8 @@ import json
 import math
 import os
 import re
-import tempfile
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -789,14 +789,15 @@ def write_report(
     finally:
         conn.close()
     data = page.encode("utf-8")
+    # A fresh name opened with "x" gets the usual permissions (umask), unlike mkstemp's 0600.
+    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with tmp.open("xb") as fh:
                 fh.write(data)
             os.replace(tmp, out)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
     except OSError as exc:
         msg = f"cannot write {out}: {exc.strerror}"

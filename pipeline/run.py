@@ -398,7 +398,8 @@ def _process_interactions(
     while lo < bounds.interactions_max_id:
         hi = min(lo + config.batch_rows, bounds.interactions_max_id)
         with summary.timed("scan"):
-            batch = src.frame("source_interactions", {"lo": lo, "hi": hi})
+            # DuckDB may return the rows of a parallel plan in any order.
+            batch = src.frame("source_interactions", {"lo": lo, "hi": hi}).sort("interaction_id")
         lo = hi
         if batch.is_empty():
             continue

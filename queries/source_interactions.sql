@@ -1,9 +1,12 @@
--- Raw interactions in the id range ($lo, $hi], decoded once per document.
+-- Raw interactions in the id range ($lo, $hi], decoded with few passes per document.
 -- Grain: one row per source interaction row. The inner statement runs inside SQLite
 -- (sqlite_query) so the id range uses the rowid index instead of a full scan.
--- JSON paths are extracted with one parse per document (the list form of json_extract);
--- invalid JSON becomes NULL here and is classified (and rejected) downstream.
-WITH raw AS (
+-- Each document is parsed by three list-form calls (types, strings, JSON texts of the
+-- paths the ETL reads); whole sub-documents (params, result) are never copied out,
+-- because tool output and base64 images make them large. The CTEs are MATERIALIZED so
+-- that DuckDB evaluates each once instead of once per column that uses it.
+-- Invalid JSON becomes NULL here and is classified (and rejected) downstream.
+WITH raw AS MATERIALIZED (
     SELECT
         CAST(id AS BIGINT) AS interaction_id,
         session_id AS source_session_id,
@@ -11,10 +14,10 @@ WITH raw AS (
         direction,
         message_type,
         method AS row_method,
+        content AS raw_content,
         -- Invalid UTF-8 becomes NULL here (and a reject downstream): DuckDB's string
         -- functions must never see it (trim() does not return on such input).
         TRY(decode(encode(content))) AS content,
-        content IS NOT NULL AND TRY(decode(encode(content))) IS NULL AS bad_utf8,
         CAST(content_size AS BIGINT) AS content_size
     FROM sqlite_query(
         'src',
@@ -23,29 +26,40 @@ WITH raw AS (
         params = ROW($lo::BIGINT, $hi::BIGINT)
     )
 ),
-checked AS (
+paths AS MATERIALIZED (
     SELECT
-        *,
+        * EXCLUDE (raw_content),
+        raw_content IS NOT NULL AND content IS NULL AS bad_utf8,
         CASE WHEN json_valid(content) THEN content END AS doc
     FROM raw
 ),
-paths AS (
+parsed AS MATERIALIZED (
     SELECT
         *,
-        json_type(doc) AS doc_kind,
-        json_extract(doc, [
-            '$.id', '$.method', '$.params', '$.result', '$.error',
-            '$.params.name', '$.params.arguments', '$.params._meta.progressToken',
-            '$.params.requestId', '$.params.reason',
-            '$.result.isError', '$.result.structuredContent', '$.result.resultType',
-            '$.result.task', '$.error.code', '$.error.message', '$.error.data',
-            '$.params.protocolVersion', '$.params.clientInfo', '$.params.capabilities',
-            '$.params._meta."io.modelcontextprotocol/clientInfo"',
-            '$.params._meta."io.modelcontextprotocol/protocolVersion"',
-            '$.result.content',
-            '$.params._meta."io.modelcontextprotocol/clientCapabilities"'
-        ]) AS p
-    FROM checked
+        json_type(doc) AS doc_type,
+        -- t: the JSON type at each path (NULL when absent)
+        json_type(doc, [
+            '$.id', '$.method', '$.params', '$.result', '$.error',                 -- 1-5
+            '$.params.name', '$.params.arguments', '$.result.isError',             -- 6-8
+            '$.result.structuredContent', '$.result.resultType', '$.result.task',  -- 9-11
+            '$.error.code', '$.params._meta."io.modelcontextprotocol/clientInfo"', -- 12-13
+            '$.params._meta."io.modelcontextprotocol/protocolVersion"',            -- 14
+            '$.params._meta."io.modelcontextprotocol/clientCapabilities"',         -- 15
+            '$.result.content'                                                     -- 16
+        ]) AS t,
+        -- s: the value as text (strings unquoted, anything else as JSON)
+        json_extract_string(doc, [
+            '$.id', '$.method', '$.params.name', '$.result.isError',               -- 1-4
+            '$.result.resultType', '$.error.code', '$.error.message',              -- 5-7
+            '$.error.data', '$.params.reason',                                     -- 8-9
+            '$.params._meta."io.modelcontextprotocol/clientInfo".name',            -- 10
+            '$.params._meta."io.modelcontextprotocol/clientInfo".version',         -- 11
+            '$.params._meta."io.modelcontextprotocol/protocolVersion"'             -- 12
+        ]) AS s,
+        -- j: the value as JSON text (ids keep their type: 1 and "1" differ)
+        json_extract(doc, ['$.id', '$.params.arguments', '$.params.requestId']) AS j,
+        CAST(json_array_length(doc, '$.result.content') AS BIGINT) AS n_blocks
+    FROM paths
 )
 SELECT
     interaction_id,
@@ -62,68 +76,61 @@ SELECT
         AS lenient_suspect,
     CASE
         WHEN bad_utf8 THEN 'invalid_utf8'
+        WHEN doc IS NOT NULL THEN lower(doc_type)
         WHEN content IS NULL OR trim(content) = '' THEN 'empty'
-        WHEN doc IS NULL THEN 'invalid_json'
-        ELSE lower(doc_kind)
+        ELSE 'invalid_json'
     END AS doc_kind,
-    -- JSON text of the id keeps its type: 1 and "1" stay different keys.
-    CAST(p[1] AS VARCHAR) AS id_json,
-    json_type(p[1]) AS id_type,
-    p[1] ->> '$' AS id_text,
-    CASE WHEN json_type(p[2]) = 'VARCHAR' THEN p[2] ->> '$' END AS method,
-    json_type(p[3]) AS params_type,
-    CAST(p[3] AS VARCHAR) AS params_json,
-    p[4] IS NOT NULL AS has_result,
-    json_type(p[4]) AS result_kind,
-    p[5] IS NOT NULL AS has_error,
-    json_type(p[5]) AS error_kind,
-    CASE WHEN json_type(p[6]) = 'VARCHAR' THEN p[6] ->> '$' END AS tool_name,
-    CAST(p[7] AS VARCHAR) AS arguments,
-    CASE WHEN json_type(p[7]) = 'OBJECT' THEN CAST(json_array_length(json_keys(p[7])) AS BIGINT) END
+    CAST(j[1] AS VARCHAR) AS id_json,
+    t[1] AS id_type,
+    s[1] AS id_text,
+    CASE WHEN t[2] = 'VARCHAR' THEN s[2] END AS method,
+    -- The params of requests other than tools/call (etl_requests.params); a tools/call
+    -- keeps only its arguments, so its (often large) params are not copied.
+    CASE WHEN t[3] IS NOT NULL AND NOT (t[2] = 'VARCHAR' AND s[2] = 'tools/call')
+        THEN CAST(json_extract(doc, '$.params') AS VARCHAR) END AS params_json,
+    t[4] IS NOT NULL AS has_result,
+    t[5] IS NOT NULL AS has_error,
+    CASE WHEN t[6] = 'VARCHAR' THEN s[3] END AS tool_name,
+    CAST(j[2] AS VARCHAR) AS arguments,
+    CASE WHEN t[7] = 'OBJECT' THEN CAST(json_array_length(json_keys(j[2])) AS BIGINT) END
         AS argument_count,
-    CAST(p[8] AS VARCHAR) AS progress_token_json,
-    CAST(p[9] AS VARCHAR) AS cancel_request_id_json,
-    CASE WHEN json_type(p[10]) = 'VARCHAR' THEN p[10] ->> '$' ELSE CAST(p[10] AS VARCHAR) END
-        AS cancel_reason,
-    COALESCE(json_type(p[11]) = 'BOOLEAN' AND CAST(p[11] AS VARCHAR) = 'true', FALSE) AS is_error,
-    p[12] IS NOT NULL AND json_type(p[12]) <> 'NULL' AS has_structured_content,
-    CASE WHEN json_type(p[13]) = 'VARCHAR' THEN p[13] ->> '$' END AS result_type_field,
-    p[14] IS NOT NULL AND json_type(p[14]) = 'OBJECT' AS has_task,
-    CASE WHEN json_type(p[15]) IN ('BIGINT', 'UBIGINT', 'INTEGER') THEN TRY_CAST(CAST(p[15] AS VARCHAR) AS BIGINT)
-         WHEN json_type(p[15]) = 'DOUBLE' THEN TRY_CAST(TRY_CAST(CAST(p[15] AS VARCHAR) AS DOUBLE) AS BIGINT)
+    CAST(j[3] AS VARCHAR) AS cancel_request_id_json,
+    s[9] AS cancel_reason,
+    COALESCE(t[8] = 'BOOLEAN' AND s[4] = 'true', FALSE) AS is_error,
+    t[9] IS NOT NULL AND t[9] <> 'NULL' AS has_structured_content,
+    CASE WHEN t[10] = 'VARCHAR' THEN s[5] END AS result_type_field,
+    COALESCE(t[11] = 'OBJECT', FALSE) AS has_task,
+    CASE WHEN t[12] IN ('BIGINT', 'UBIGINT', 'INTEGER') THEN TRY_CAST(s[6] AS BIGINT)
+         WHEN t[12] = 'DOUBLE' THEN TRY_CAST(TRY_CAST(s[6] AS DOUBLE) AS BIGINT)
     END AS error_code,
-    CASE WHEN json_type(p[16]) = 'VARCHAR' THEN p[16] ->> '$' ELSE CAST(p[16] AS VARCHAR) END
-        AS error_message,
-    CASE WHEN json_type(p[17]) = 'VARCHAR' THEN p[17] ->> '$' ELSE CAST(p[17] AS VARCHAR) END
-        AS error_data,
-    CASE WHEN json_type(p[18]) = 'VARCHAR' THEN p[18] ->> '$' END AS protocol_version,
-    CAST(p[19] AS VARCHAR) AS client_info,
-    CAST(p[20] AS VARCHAR) AS capabilities,
-    CAST(p[21] AS VARCHAR) AS meta_client_info,
-    CASE WHEN json_type(p[21]) = 'OBJECT' THEN json_extract_string(p[21], '$.name') END
-        AS meta_client_name,
-    CASE WHEN json_type(p[21]) = 'OBJECT' THEN json_extract_string(p[21], '$.version') END
-        AS meta_client_version,
-    CASE WHEN json_type(p[24]) = 'OBJECT' THEN CAST(p[24] AS VARCHAR) END AS meta_capabilities,
-    CASE WHEN json_type(p[22]) = 'VARCHAR' THEN p[22] ->> '$' END AS meta_protocol_version,
-    json_type(p[23]) AS content_kind,
-    CASE WHEN json_type(p[23]) = 'ARRAY'
+    s[7] AS error_message,
+    s[8] AS error_data,
+    CASE WHEN t[13] = 'OBJECT' THEN s[10] END AS meta_client_name,
+    CASE WHEN t[13] = 'OBJECT' THEN s[11] END AS meta_client_version,
+    CASE WHEN t[15] = 'OBJECT'
+        THEN CAST(json_extract(doc, '$.params._meta."io.modelcontextprotocol/clientCapabilities"') AS VARCHAR)
+    END AS meta_capabilities,
+    CASE WHEN t[14] = 'VARCHAR' THEN s[12] END AS meta_protocol_version,
+    -- Content blocks by position (a wildcard path would skip blocks without the key).
+    CASE WHEN t[16] = 'ARRAY'
         THEN list_transform(
-            CAST(json_extract(p[23], '$[*]') AS VARCHAR[]),
-            x -> COALESCE(json_extract_string(x, '$.type'), '?')
+            range(n_blocks),
+            i -> COALESCE(json_extract_string(doc, '$.result.content[' || i || '].type'), '?')
         )
     END AS content_types,
-    CASE WHEN json_type(p[23]) = 'ARRAY'
+    CASE WHEN t[16] = 'ARRAY'
         THEN left(
             json_extract_string(
-                list_filter(
-                    CAST(json_extract(p[23], '$[*]') AS VARCHAR[]),
-                    x -> json_extract_string(x, '$.type') = 'text'
-                )[1],
-                '$.text'
+                doc,
+                '$.result.content[' || list_position(
+                    list_transform(
+                        range(n_blocks),
+                        i -> json_extract_string(doc, '$.result.content[' || i || '].type')
+                    ),
+                    'text'
+                ) - 1 || '].text'
             ),
             500
         )
     END AS first_text
-FROM paths
-ORDER BY interaction_id
+FROM parsed

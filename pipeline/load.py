@@ -405,6 +405,19 @@ def apply_run(
     """Inside write_transaction: roll back the provisional tail, apply, finish."""
     for statement in statements(sql("load_rollback")):
         conn.execute(statement, {"settled_iid": settled_iid, "events_wm": events_wm})
+    rebuild = settled_iid == 0  # a full run: the tables are empty now
+    if rebuild:
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "AND tbl_name IN ('tool_executions', 'etl_requests')"
+        ).fetchall():
+            conn.execute(f'DROP INDEX "{name}"')  # names from our own schema
+    for statement in statements(sql("load_insert")):
+        conn.execute(statement)
+    if rebuild:
+        for statement in statements(sql("schema")):
+            if statement.startswith("CREATE") and " INDEX " in statement.split("(")[0]:
+                conn.execute(statement)
     for statement in statements(sql("load_apply")):
         conn.execute(statement)
     params = {"newest_ts": newest_ts, "pending_timeout_ms": pending_timeout_ms}

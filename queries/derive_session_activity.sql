@@ -40,7 +40,11 @@ repls AS (
     WHERE session_id IN (SELECT session_id FROM temp.dirty_sessions)
         AND answered_by IS NOT NULL AND answered_by <> 'proxy'
     GROUP BY session_id, answered_by
+),
+top_repl AS MATERIALIZED (
+    SELECT session_id, answered_by FROM repls WHERE rn = 1
 )
+-- Joined, not a correlated subquery: SQLite would evaluate `repls` again per session.
 SELECT
     p.session_id,
     SUM(p.n),
@@ -49,6 +53,7 @@ SELECT
     SUM(p.b_out),
     MIN(p.first_t),
     MAX(p.last_t),
-    (SELECT r.answered_by FROM repls AS r WHERE r.session_id = p.session_id AND r.rn = 1)
+    MAX(r.answered_by)
 FROM parts AS p
+LEFT JOIN top_repl AS r ON r.session_id = p.session_id
 GROUP BY p.session_id;

@@ -8,26 +8,6 @@ ON CONFLICT (session_id) DO UPDATE SET
     client_name = excluded.client_name, target_repl = excluded.target_repl,
     capabilities = excluded.capabilities, initialized_at = excluded.initialized_at,
     event_id = excluded.event_id;
-INSERT INTO tool_executions (
-    session_id, request_id, tool_name, tool_method, request_time, input_size,
-    argument_count, arguments, status, interaction_request_id, source_session_id,
-    client_name, request_id_type, request_id_json, route, is_proxy_tool, request_date
-)
-SELECT
-    session_id, request_id, tool_name, tool_method, request_time, input_size,
-    argument_count, arguments, 'pending', interaction_request_id, source_session_id,
-    client_name, request_id_type, request_id_json, route, is_proxy_tool, request_date
-FROM stg.executions
-ORDER BY interaction_request_id;
-INSERT INTO etl_requests (
-    interaction_id, id_json, method, session_id, source_session_id, client_name, route,
-    request_time, input_size, params
-)
-SELECT
-    interaction_id, id_json, method, session_id, source_session_id, client_name, route,
-    request_time, input_size, params
-FROM stg.requests
-ORDER BY interaction_id;
 UPDATE tool_executions
 SET interaction_response_id = u.interaction_response_id,
     response_time = u.response_time,
@@ -40,14 +20,16 @@ SET interaction_response_id = u.interaction_response_id,
     status = u.status,
     answered_by = u.answered_by
 FROM stg.execution_responses AS u
-WHERE tool_executions.interaction_request_id = u.interaction_request_id;
+WHERE tool_executions.interaction_request_id = u.interaction_request_id
+    AND u.interaction_request_id NOT IN (SELECT interaction_request_id FROM stg.executions);
 UPDATE etl_requests
 SET response_interaction_id = u.interaction_response_id,
     response_time = u.response_time,
     output_size = u.output_size,
     response_is_error = u.response_is_error
 FROM stg.request_responses AS u
-WHERE etl_requests.interaction_id = u.interaction_request_id;
+WHERE etl_requests.interaction_id = u.interaction_request_id
+    AND u.interaction_request_id NOT IN (SELECT interaction_id FROM stg.requests);
 UPDATE tool_executions
 SET interaction_cancel_id = c.interaction_cancel_id,
     cancel_time = c.cancel_time,

@@ -131,6 +131,7 @@ def connect_source(info: SourceInfo) -> duckdb.DuckDBPyConnection:
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
             "threads": 2,
+            "memory_limit": "300MB",
         }
     )
     conn.execute(f"LOAD {quote_sql_string(str(extension_path()))}")

@@ -3,10 +3,11 @@
 -- (sqlite_query) so the id range uses the rowid index instead of a full scan.
 -- Each document is parsed by three list-form calls (types, strings, JSON texts of the
 -- paths the ETL reads); whole sub-documents (params, result) are never copied out,
--- because tool output and base64 images make them large. The CTEs are MATERIALIZED so
--- that DuckDB evaluates each once instead of once per column that uses it.
+-- because tool output and base64 images make them large. Only `parsed` is MATERIALIZED:
+-- DuckDB then evaluates the parses once instead of once per column that uses them, and
+-- holds one copy of the content, not one per step.
 -- Invalid JSON becomes NULL here and is classified (and rejected) downstream.
-WITH raw AS MATERIALIZED (
+WITH raw AS (
     SELECT
         CAST(id AS BIGINT) AS interaction_id,
         session_id AS source_session_id,
@@ -14,7 +15,7 @@ WITH raw AS MATERIALIZED (
         direction,
         message_type,
         method AS row_method,
-        content AS raw_content,
+        content IS NOT NULL AS has_content,
         -- Invalid UTF-8 becomes NULL here (and a reject downstream): DuckDB's string
         -- functions must never see it (trim() does not return on such input).
         TRY(decode(encode(content))) AS content,
@@ -26,19 +27,20 @@ WITH raw AS MATERIALIZED (
         params = ROW($lo::BIGINT, $hi::BIGINT)
     )
 ),
-paths AS MATERIALIZED (
+checked AS (
     SELECT
-        * EXCLUDE (raw_content),
-        raw_content IS NOT NULL AND content IS NULL AS bad_utf8,
-        CASE WHEN json_valid(content) THEN content END AS doc
+        * EXCLUDE (has_content),
+        has_content AND content IS NULL AS bad_utf8,
+        json_valid(content) AS valid
     FROM raw
 ),
+-- The one materialised step: the content is held once, with everything parsed from it.
 parsed AS MATERIALIZED (
     SELECT
         *,
-        json_type(doc) AS doc_type,
+        json_type(CASE WHEN valid THEN content END) AS doc_type,
         -- t: the JSON type at each path (NULL when absent)
-        json_type(doc, [
+        json_type(CASE WHEN valid THEN content END, [
             '$.id', '$.method', '$.params', '$.result', '$.error',                 -- 1-5
             '$.params.name', '$.params.arguments', '$.result.isError',             -- 6-8
             '$.result.structuredContent', '$.result.resultType', '$.result.task',  -- 9-11
@@ -48,7 +50,7 @@ parsed AS MATERIALIZED (
             '$.result.content'                                                     -- 16
         ]) AS t,
         -- s: the value as text (strings unquoted, anything else as JSON)
-        json_extract_string(doc, [
+        json_extract_string(CASE WHEN valid THEN content END, [
             '$.id', '$.method', '$.params.name', '$.result.isError',               -- 1-4
             '$.result.resultType', '$.error.code', '$.error.message',              -- 5-7
             '$.error.data', '$.params.reason',                                     -- 8-9
@@ -57,9 +59,10 @@ parsed AS MATERIALIZED (
             '$.params._meta."io.modelcontextprotocol/protocolVersion"'             -- 12
         ]) AS s,
         -- j: the value as JSON text (ids keep their type: 1 and "1" differ)
-        json_extract(doc, ['$.id', '$.params.arguments', '$.params.requestId']) AS j,
-        CAST(json_array_length(doc, '$.result.content') AS BIGINT) AS n_blocks
-    FROM paths
+        json_extract(CASE WHEN valid THEN content END, ['$.id', '$.params.arguments', '$.params.requestId']) AS j,
+        CAST(json_array_length(CASE WHEN valid THEN content END, '$.result.content') AS BIGINT)
+            AS n_blocks
+    FROM checked
 )
 SELECT
     interaction_id,
@@ -72,11 +75,11 @@ SELECT
     left(content, 200) AS excerpt,
     -- DuckDB's parser accepts trailing commas and NaN/Infinity; rows that may use them
     -- are checked again by a strict parser (pipeline/transform/decode.py).
-    CASE WHEN doc IS NOT NULL AND regexp_matches(doc, ',\s*[}\]]|NaN|Infinity') THEN doc END
+    CASE WHEN valid AND regexp_matches(content, ',\s*[}\]]|NaN|Infinity') THEN content END
         AS lenient_suspect,
     CASE
         WHEN bad_utf8 THEN 'invalid_utf8'
-        WHEN doc IS NOT NULL THEN lower(doc_type)
+        WHEN valid THEN lower(doc_type)
         WHEN content IS NULL OR trim(content) = '' THEN 'empty'
         ELSE 'invalid_json'
     END AS doc_kind,
@@ -87,7 +90,7 @@ SELECT
     -- The params of requests other than tools/call (etl_requests.params); a tools/call
     -- keeps only its arguments, so its (often large) params are not copied.
     CASE WHEN t[3] IS NOT NULL AND NOT (t[2] = 'VARCHAR' AND s[2] = 'tools/call')
-        THEN CAST(json_extract(doc, '$.params') AS VARCHAR) END AS params_json,
+        THEN CAST(json_extract(content, '$.params') AS VARCHAR) END AS params_json,
     t[4] IS NOT NULL AS has_result,
     t[5] IS NOT NULL AS has_error,
     CASE WHEN t[6] = 'VARCHAR' THEN s[3] END AS tool_name,
@@ -108,24 +111,24 @@ SELECT
     CASE WHEN t[13] = 'OBJECT' THEN s[10] END AS meta_client_name,
     CASE WHEN t[13] = 'OBJECT' THEN s[11] END AS meta_client_version,
     CASE WHEN t[15] = 'OBJECT'
-        THEN CAST(json_extract(doc, '$.params._meta."io.modelcontextprotocol/clientCapabilities"') AS VARCHAR)
+        THEN CAST(json_extract(content, '$.params._meta."io.modelcontextprotocol/clientCapabilities"') AS VARCHAR)
     END AS meta_capabilities,
     CASE WHEN t[14] = 'VARCHAR' THEN s[12] END AS meta_protocol_version,
     -- Content blocks by position (a wildcard path would skip blocks without the key).
     CASE WHEN t[16] = 'ARRAY'
         THEN list_transform(
             range(n_blocks),
-            i -> COALESCE(json_extract_string(doc, '$.result.content[' || i || '].type'), '?')
+            i -> COALESCE(json_extract_string(content, '$.result.content[' || i || '].type'), '?')
         )
     END AS content_types,
     CASE WHEN t[16] = 'ARRAY'
         THEN left(
             json_extract_string(
-                doc,
+                content,
                 '$.result.content[' || list_position(
                     list_transform(
                         range(n_blocks),
-                        i -> json_extract_string(doc, '$.result.content[' || i || '].type')
+                        i -> json_extract_string(content, '$.result.content[' || i || '].type')
                     ),
                     'text'
                 ) - 1 || '].text'

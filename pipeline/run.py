@@ -11,6 +11,7 @@ import resource
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -394,33 +395,46 @@ def _process_interactions(
             - config.settle_ms
         )
     settled = settled_prev
-    lo = settled_prev
-    while lo < bounds.interactions_max_id:
-        hi = min(lo + config.batch_rows, bounds.interactions_max_id)
-        with summary.timed("scan"):
-            # DuckDB may return the rows of a parallel plan in any order.
-            batch = src.frame("source_interactions", {"lo": lo, "hi": hi}).sort("interaction_id")
-        lo = hi
-        if batch.is_empty():
-            continue
-        summary.interactions_read += batch.height
-        with summary.timed("decode"):
-            rows = classify(batch.lazy()).collect()
-            rej = rejects(rows.lazy(), "interactions", "interaction_id", "excerpt").collect()
-        staging.append("rejects", rej)
-        for reason, count in rej.group_by("reason").len().iter_rows():
-            summary.rejects[reason] = summary.rejects.get(reason, 0) + count
-        good = rows.filter(pl.col("reject_reason").is_null())
-        if settle_ms is not None:
-            ripe = good.filter(pl.col("ts_ms") <= settle_ms)["interaction_id"].max()
-            if isinstance(ripe, int):
-                settled = max(settled, ripe)
-        with summary.timed("scan"):
-            context = _context_events(src, good, config, bounds)
-        with summary.timed("transform"):
-            open_reqs = _process_batch(
-                good, context, client_map, open_reqs, staging, config, summary
-            )
+    ranges = [
+        (lo, min(lo + config.batch_rows, bounds.interactions_max_id))
+        for lo in range(settled_prev, bounds.interactions_max_id, config.batch_rows)
+    ]
+    # The next batch is read while this one is transformed: DuckDB scans in C++ without
+    # holding the GIL, so on a second core reading and transforming overlap. At most two
+    # batches are in memory at once.
+    reader = src.cursor()
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = [pool.submit(reader.interactions, lo, hi) for lo, hi in ranges[:1]]
+            for i in range(len(ranges)):
+                with summary.timed("scan"):
+                    batch = ahead.pop().result()
+                if i + 1 < len(ranges):
+                    ahead.append(pool.submit(reader.interactions, *ranges[i + 1]))
+                if batch.is_empty():
+                    continue
+                summary.interactions_read += batch.height
+                with summary.timed("decode"):
+                    rows = classify(batch.lazy()).collect()
+                    rej = rejects(
+                        rows.lazy(), "interactions", "interaction_id", "excerpt"
+                    ).collect()
+                staging.append("rejects", rej)
+                for reason, count in rej.group_by("reason").len().iter_rows():
+                    summary.rejects[reason] = summary.rejects.get(reason, 0) + count
+                good = rows.filter(pl.col("reject_reason").is_null())
+                if settle_ms is not None:
+                    ripe = good.filter(pl.col("ts_ms") <= settle_ms)["interaction_id"].max()
+                    if isinstance(ripe, int):
+                        settled = max(settled, ripe)
+                with summary.timed("scan"):
+                    context = _context_events(src, good, config, bounds)
+                with summary.timed("transform"):
+                    open_reqs = _process_batch(
+                        good, context, client_map, open_reqs, staging, config, summary
+                    )
+    finally:
+        reader.conn.close()
     return settled
 
 

@@ -218,3 +218,12 @@ class SourceReader:
     def frame(self, name: str, params: dict[str, object] | None = None) -> pl.DataFrame:
         """The rows of queries/<name>.sql as a Polars frame."""
         return read_frame(self.conn, sql(name), params or {}, self.info, self.busy_timeout_ms)
+
+    def interactions(self, lo: int, hi: int) -> pl.DataFrame:
+        """Interactions with lo < id <= hi, decoded, in id order."""
+        # DuckDB may return the rows of a parallel plan in any order.
+        return self.frame("source_interactions", {"lo": lo, "hi": hi}).sort("interaction_id")
+
+    def cursor(self) -> SourceReader:
+        """A reader on its own DuckDB connection (same database), for another thread."""
+        return SourceReader(self.conn.cursor(), self.info, self.busy_timeout_ms)

@@ -42,10 +42,16 @@ class DeriveParams:
     closed_sessions: Mapping[str, str]  # client session -> time the producer closed it
 
 
-def mark_before(conn: sqlite3.Connection, settled_iid: int, events_wm: int) -> None:
+def mark_before(
+    conn: sqlite3.Connection, settled_iid: int, events_wm: int, recheck_all: bool
+) -> None:
     """Before the rollback: remember what it is about to undo."""
     for statement in statements(sql("derive_mark_before")):
-        params = {"settled_iid": settled_iid, "events_wm": events_wm}
+        params = {
+            "settled_iid": settled_iid,
+            "events_wm": events_wm,
+            "recheck_all": int(recheck_all),
+        }
         conn.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
 
 

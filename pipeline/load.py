@@ -401,8 +401,13 @@ def apply_run(
     events_wm: int,
     newest_ts: str | None,
     pending_timeout_ms: int,
+    recheck_all: bool,
 ) -> None:
-    """Inside write_transaction: roll back the provisional tail, apply, finish."""
+    """Inside write_transaction: roll back the provisional tail, apply, finish.
+
+    recheck_all: recompute the status of every unanswered call, timeouts included (a
+    full run, or the pending timeout changed).
+    """
     for statement in statements(sql("load_rollback")):
         conn.execute(statement, {"settled_iid": settled_iid, "events_wm": events_wm})
     rebuild = settled_iid == 0  # a full run: the tables are empty now
@@ -420,7 +425,11 @@ def apply_run(
                 conn.execute(statement)
     for statement in statements(sql("load_apply")):
         conn.execute(statement)
-    params = {"newest_ts": newest_ts, "pending_timeout_ms": pending_timeout_ms}
+    params = {
+        "newest_ts": newest_ts,
+        "pending_timeout_ms": pending_timeout_ms,
+        "recheck_all": int(recheck_all),
+    }
     for statement in statements(sql("load_finish")):
         conn.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
 

@@ -203,13 +203,18 @@ def run(config: EtlConfig) -> RunSummary:
                 write_transaction(target, staging, config.busy_timeout_ms) as conn,
             ):
                 with summary.timed("apply"):
-                    mark_before(conn, settled_prev, events_wm)
+                    # Timeouts are final unless the pending timeout itself changed.
+                    recheck = full or meta.get("pending_timeout_ms") != str(
+                        config.pending_timeout_ms
+                    )
+                    mark_before(conn, settled_prev, events_wm, recheck)
                     apply_run(
                         conn,
                         settled_iid=settled_prev,
                         events_wm=events_wm,
                         newest_ts=bounds.newest_ts,
                         pending_timeout_ms=config.pending_timeout_ms,
+                        recheck_all=recheck,
                     )
                     mark_after(conn)
                 with summary.timed("derive"):
@@ -236,6 +241,7 @@ def run(config: EtlConfig) -> RunSummary:
                         "newest_timestamp": bounds.newest_ts,
                         "source": str(config.source.resolve()),
                         "run_id": run_id,
+                        "pending_timeout_ms": config.pending_timeout_ms,
                         "redaction": redaction,
                         "previous_run_id": meta.get("run_id"),
                         # Days whose rows changed in a partitioned table; null: all.

@@ -1,19 +1,32 @@
--- Statuses that depend on the whole source, recomputed every run (SPEC §2): a call with
--- no response is cancelled if a cancellation came, else timeout once older than the
--- pending timeout relative to the newest source timestamp ($newest_ts), else pending.
+-- Statuses that depend on the whole source (SPEC §2): a call with no response is
+-- cancelled if a cancellation came, else timeout once older than the pending timeout
+-- relative to the newest source timestamp ($newest_ts), else pending.
 -- Timestamps carry milliseconds, so the rounded julianday difference is exact.
+-- A timeout without a cancellation stays a timeout (the newest timestamp only grows, and
+-- a response or a rollback makes the row answered or pending again), so those rows, the
+-- bulk of the unanswered ones, are only looked at again when $recheck_all is 1 (the
+-- pending timeout changed). Rows are written only when their values change.
 UPDATE tool_executions
-SET status = CASE
-        WHEN interaction_cancel_id IS NOT NULL THEN 'cancelled'
-        WHEN (julianday($newest_ts) - julianday(request_time)) * 86400000.0 > $pending_timeout_ms
-            THEN 'timeout'
-        ELSE 'pending'
-    END,
-    duration_ms = CASE
-        WHEN interaction_cancel_id IS NOT NULL
-            THEN CAST(round((julianday(cancel_time) - julianday(request_time)) * 86400000.0) AS REAL)
-    END
-WHERE interaction_response_id IS NULL;
+SET status = n.status, duration_ms = n.duration_ms
+FROM (
+    SELECT
+        interaction_request_id AS iid,
+        CASE
+            WHEN interaction_cancel_id IS NOT NULL THEN 'cancelled'
+            WHEN (julianday($newest_ts) - julianday(request_time)) * 86400000.0 > $pending_timeout_ms
+                THEN 'timeout'
+            ELSE 'pending'
+        END AS status,
+        CASE
+            WHEN interaction_cancel_id IS NOT NULL
+                THEN CAST(round((julianday(cancel_time) - julianday(request_time)) * 86400000.0) AS REAL)
+        END AS duration_ms
+    FROM tool_executions
+    WHERE interaction_response_id IS NULL
+        AND ($recheck_all OR status <> 'timeout' OR interaction_cancel_id IS NOT NULL)
+) AS n
+WHERE tool_executions.interaction_request_id = n.iid
+    AND (tool_executions.status IS NOT n.status OR tool_executions.duration_ms IS NOT n.duration_ms);
 -- A person's resolutions survive every rebuild: they are keyed by the error's source row.
 UPDATE errors
 SET resolved = 1, resolution_notes = r.resolution_notes

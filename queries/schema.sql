@@ -45,6 +45,8 @@ CREATE INDEX IF NOT EXISTS idx_tool_executions_response_row ON tool_executions(i
 CREATE INDEX IF NOT EXISTS idx_tool_executions_route ON tool_executions(route, tool_method, request_time);
 CREATE INDEX IF NOT EXISTS idx_tool_executions_date ON tool_executions(request_date, status);
 CREATE INDEX IF NOT EXISTS idx_tool_executions_answered ON tool_executions(answered_by, request_time);
+CREATE INDEX IF NOT EXISTS idx_tool_executions_cancel_row ON tool_executions(interaction_cancel_id)
+    WHERE interaction_cancel_id IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS errors (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -76,6 +78,8 @@ CREATE INDEX IF NOT EXISTS idx_errors_type ON errors(error_type, timestamp DESC)
 CREATE INDEX IF NOT EXISTS idx_errors_code ON errors(error_code, timestamp DESC);
 CREATE INDEX IF NOT EXISTS idx_errors_tool ON errors(tool_name, timestamp DESC);
 CREATE INDEX IF NOT EXISTS idx_errors_unresolved ON errors(resolved, timestamp DESC);
+CREATE INDEX IF NOT EXISTS idx_errors_interaction ON errors(interaction_id);
+CREATE INDEX IF NOT EXISTS idx_errors_event ON errors(event_id);
 
 CREATE TABLE IF NOT EXISTS performance_metrics (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -83,3 +83,20 @@ def test_full_rebuild_after_incremental_runs_is_identical(
     copy_until(source, live, stamps[-1])
     etl(live, full=True)
     assert outputs(live) == outputs(reference)
+
+
+def test_a_new_pending_timeout_rechecks_every_unanswered_call(
+    demo: tuple[Path, list[str], Path], tmp_path: Path
+) -> None:
+    """Timeouts are normally final; a run with another pending timeout looks again."""
+    source, _, _ = demo
+    target, reference = tmp_path / "target.db", tmp_path / "reference.db"
+    etl(source, target=target, pending_timeout_ms=300_000)
+    longer = 10 * 24 * 3_600_000  # longer than the log: nothing is a timeout
+    etl(source, target=target, pending_timeout_ms=longer)
+    etl(source, target=reference, full=True, pending_timeout_ms=longer)
+    assert outputs(target) == outputs(reference)
+    conn = sqlite3.connect(target)
+    statuses = {r[0] for r in conn.execute("SELECT DISTINCT status FROM tool_executions")}
+    conn.close()
+    assert "timeout" not in statuses and "pending" in statuses

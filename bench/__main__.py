@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from bench.code import snapshot_head, work_tree
 from bench.datasets import SIZES
 from bench.harness import METHOD, REPO, run_size
 from bench.measure import DEFAULT_MAX_RSS_MB
@@ -62,19 +63,37 @@ def parse_sizes(text: str) -> list[str]:
     show_default=True,
     help="Stop a measured step whose resident set grows above this (half the RAM).",
 )
-def main(sizes: str, data_dir: Path, results: Path, keep_work: bool, max_rss_gb: float) -> None:
+@click.option(
+    "--code",
+    type=click.Choice(["head", "worktree"]),
+    default="head",
+    show_default=True,
+    help="Measure pipeline/ and queries/ as committed at HEAD (a snapshot), or the work tree.",
+)
+def main(
+    sizes: str, data_dir: Path, results: Path, keep_work: bool, max_rss_gb: float, code: str
+) -> None:
     """Benchmark the ETL against a pure-SQLite script and a bare read (issue 5)."""
     labels = parse_sizes(sizes)
+    data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    etl_code = snapshot_head(REPO, data_dir / "code") if code == "head" else work_tree(REPO)
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)  # a log file: no need to squeeze the table
-    machine = machine_info()
+    machine = {**machine_info(), "ETL code": etl_code.description}
     date = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     done: list[SizeResult] = []
     for label in labels:
         done.append(
-            run_size(label, data_dir, keep_work, log=console.log, max_rss_mb=max_rss_gb * 1024)
+            run_size(
+                label,
+                data_dir,
+                keep_work,
+                log=console.log,
+                max_rss_mb=max_rss_gb * 1024,
+                code=etl_code,
+            )
         )
         # Rewritten after each size, so that a long run stopped halfway keeps its numbers.
         missing = [f"size {s} not measured" for s in labels if s not in {r.label for r in done}]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.baseline import agreement
+from bench.code import CodeVersion, work_tree
 from bench.datasets import (
     CHUNK_CALLS,
     append_held_back,
@@ -60,10 +61,12 @@ were made; delete them to rebuild.
    read-only. It does less than the ETL (no attribution to client sessions, no routes,
    no client sessions, lifecycles, hourly metrics or histograms, no rejects): a
    conservative yardstick.
-3. *full ETL*: `mcp-analytics etl SOURCE --target NEW --full --quiet`.
+3. *full ETL*: `python -m pipeline etl SOURCE --target NEW --full --quiet` (the same
+   as `mcp-analytics etl`), run from a snapshot of `pipeline/` and `queries/` at the
+   commit named under Machine (`bench/code.py`), so the code cannot change mid-run.
 4. The held-back 1% is appended with its own ids and timestamps (new calls, the
    responses and cancellations of calls already read, new events), then
-   *incremental ETL*: `mcp-analytics etl SOURCE --target SAME --quiet`.
+   *incremental ETL*: `python -m pipeline etl SOURCE --target SAME --quiet`.
 
 The page cache holds the source for every step. Peak RSS, wall and CPU time are each
 child's own (`os.wait4`).
@@ -74,11 +77,6 @@ def _step(name: str, rows: int, json_bytes: int, m: Measurement) -> Step:
     return Step(name, rows, json_bytes, m.wall_s, m.peak_rss_mb, m.cpu_percent)
 
 
-def _etl_command() -> Path:
-    """The installed CLI of the venv running the harness."""
-    return Path(sys.executable).parent / "mcp-analytics"
-
-
 def run_size(
     label: str,
     data_dir: Path,
@@ -86,12 +84,16 @@ def run_size(
     log: Callable[[str], None] = print,
     max_rss_mb: float = DEFAULT_MAX_RSS_MB,
     chunk_calls: int = CHUNK_CALLS,
+    code: CodeVersion | None = None,
 ) -> SizeResult:
     """Build (or reuse) the database of `label` and measure every step on it.
 
     A step that fails (or passes the memory cap) ends the size: the result keeps the
-    steps measured before it and says which one failed in `failure`.
+    steps measured before it and says which one failed in `failure`. The ETL runs from
+    `code` (default: the work tree).
     """
+    data_dir = data_dir.resolve()
+    etl_code = work_tree(REPO) if code is None else code
     info = ensure_bench_db(data_dir, label, chunk_calls=chunk_calls, log=log)
     work = data_dir / "work" / label
     shutil.rmtree(work, ignore_errors=True)
@@ -104,7 +106,7 @@ def run_size(
         result = SizeResult(label, totals.interactions, totals.events, totals.json_bytes)
         result.load_before = load_average()
         try:
-            _measure_steps(result, info.path, work, log, max_rss_mb)
+            _measure_steps(result, info.path, work, etl_code, log, max_rss_mb)
         except StepFailed as exc:
             result.failure = str(exc).splitlines()[0]
             log(f"{label}: [red]failed[/red]: {exc}")
@@ -118,6 +120,7 @@ def _measure_steps(
     result: SizeResult,
     cached: Path,
     work: Path,
+    code: CodeVersion,
     log: Callable[[str], None],
     max_rss_mb: float,
 ) -> None:
@@ -139,8 +142,8 @@ def _measure_steps(
     target = work / "etl.db"
     profile = work / "profile-full.json"
     env = {**os.environ, PROFILE_ENV: str(profile)}
-    cmd: list[str | Path] = [_etl_command(), "etl", source, "--target", target]
-    m = measure([*cmd, "--full", "--quiet"], env=env, max_rss_mb=max_rss_mb)
+    cmd: list[str | Path] = [python, "-m", "pipeline", "etl", source, "--target", target]
+    m = measure([*cmd, "--full", "--quiet"], cwd=code.root, env=env, max_rss_mb=max_rss_mb)
     result.steps[FULL] = _step(FULL, rows, size, m)
     if stages := load_profile(profile):
         result.profile["full"] = stages
@@ -152,7 +155,7 @@ def _measure_steps(
     result.appended_events = added.events
     profile = work / "profile-incremental.json"
     env = {**os.environ, PROFILE_ENV: str(profile)}
-    m = measure([*cmd, "--quiet"], env=env, max_rss_mb=max_rss_mb)
+    m = measure([*cmd, "--quiet"], cwd=code.root, env=env, max_rss_mb=max_rss_mb)
     result.steps[INCREMENTAL] = _step(INCREMENTAL, added.interactions, added.json_bytes, m)
     if stages := load_profile(profile):
         result.profile["incremental"] = stages

@@ -52,11 +52,12 @@ class StepFailed(RuntimeError):
 
 def measure(
     cmd: Sequence[str | Path],
+    cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     check: bool = True,
     max_rss_mb: float = DEFAULT_MAX_RSS_MB,
 ) -> Measurement:
-    """Run `cmd` in the repository's root through the wrapper and measure it.
+    """Run `cmd` in `cwd` (default: the repository's root) through the wrapper; measure it.
 
     Raises StepFailed if it exits with a non-zero code and `check`, or if its resident
     set grows above `max_rss_mb` (it is then killed: a run that would swap or meet the
@@ -70,7 +71,7 @@ def measure(
         report = Path(tmp) / "usage.json"
         wrapper = subprocess.Popen(
             [sys.executable, str(SPAWN), str(report), *(str(c) for c in cmd)],
-            cwd=SPAWN.parent.parent,
+            cwd=SPAWN.parent.parent if cwd is None else cwd,
             env=None if env is None else dict(env),
             stdout=out,
             stderr=err,

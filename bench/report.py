@@ -51,6 +51,10 @@ class Step:
     cpu_percent: float
 
     @property
+    def cpu_s(self) -> float:
+        return self.cpu_percent * self.wall_s / 100.0
+
+    @property
     def rows_per_s(self) -> float:
         return self.rows / self.wall_s if self.wall_s > 0 else 0.0
 
@@ -238,6 +242,7 @@ def _rows(results: Sequence[SizeResult]) -> list[list[str]]:
                     f"{s.rows:,}",
                     f"{s.json_bytes / MB:,.1f}",
                     f"{s.wall_s:.2f}",
+                    f"{s.cpu_s:.2f}",
                     f"{s.rows_per_s:,.0f}",
                     f"{s.mb_per_s:,.1f}",
                     f"{s.peak_rss_mb:,.0f}",
@@ -256,6 +261,7 @@ HEADERS = (
     "interactions",
     "JSON MB",
     "wall s",
+    "CPU s",
     "rows/s",
     "MB/s",
     "peak RSS MB",
@@ -311,7 +317,9 @@ def render_markdown(
         "",
         "## Results",
         "",
-        "Wall time, peak RSS and CPU are each child process's own (`os.wait4`). rows/s",
+        "Wall time, peak RSS and CPU (user + system) are each child process's own",
+        "(`os.wait4`); CPU % below 100 for a one-threaded step means it waited for a core",
+        "(the machine is shared: see the load averages below the table). rows/s",
         "counts interactions (the incremental run: the appended ones); JSON MB are the",
         "bytes of the interactions' content plus the events' data those rows make up.",
         "`× baseline` and `× bare read` divide a step's wall time by theirs at the same",

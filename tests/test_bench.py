@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from bench.__main__ import parse_sizes
 from bench.baseline import agreement, run_baseline
+from bench.code import snapshot_head
 from bench.datasets import append_held_back, ensure_bench_db, hold_back
 from bench.harness import run_size
 from bench.measure import StepFailed, measure
@@ -30,7 +32,7 @@ from bench.report import (
     load_profile,
     render_markdown,
 )
-from tests.helpers import etl, make_demo
+from tests.helpers import REPO, etl, make_demo
 
 # The baseline pairs on the JSON id alone: it cannot see routes (which REPL a call went
 # to needs request.received attribution), so it may pair across clients that reuse an
@@ -194,7 +196,8 @@ def test_measure_stops_a_child_above_the_memory_cap() -> None:
 
 def test_run_size_end_to_end(tmp_path: Path) -> None:
     said: list[str] = []
-    r = run_size("100k", tmp_path, log=said.append, chunk_calls=150)
+    code = snapshot_head(REPO, tmp_path / "code")
+    r = run_size("100k", tmp_path, log=said.append, chunk_calls=150, code=code)
     assert r.failure is None, said
     assert set(r.steps) == {BARE, BASELINE, FULL, INCREMENTAL}
     assert r.steps[FULL].rows == r.interactions > 0
@@ -203,6 +206,28 @@ def test_run_size_end_to_end(tmp_path: Path) -> None:
     assert r.agreement.response_rate >= AGREEMENT_MIN
     assert all(s.peak_rss_mb > 0 and s.wall_s > 0 for s in r.steps.values())
     assert not (tmp_path / "work" / "100k").exists()  # work copies removed
+
+
+def test_snapshot_of_head(tmp_path: Path) -> None:
+    code = snapshot_head(REPO, tmp_path)
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    assert code.root == tmp_path / sha[:12]
+    assert (code.root / "pipeline" / "cli.py").is_file()
+    assert (code.root / "queries" / "schema.sql").is_file()
+    assert sha[:12] in code.description
+    assert snapshot_head(REPO, tmp_path) == code
+
+
+def test_the_etl_runs_from_the_snapshot_not_the_editable_install(tmp_path: Path) -> None:
+    # python -m pipeline in the snapshot's directory must import the snapshot's package.
+    fake = tmp_path / "pipeline"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "__main__.py").write_text("print('snapshot')\n")
+    m = measure([sys.executable, "-m", "pipeline"], cwd=tmp_path)
+    assert m.stdout.strip() == "snapshot"
 
 
 def _result(label: str, full_s: float, baseline_s: float, rows: int) -> SizeResult:

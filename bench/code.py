@@ -44,7 +44,8 @@ def _git(repo: Path, *args: str) -> str:
 def snapshot_head(repo: Path, into: Path) -> CodeVersion:
     """Export pipeline/ and queries/ at HEAD under `into` (once per commit)."""
     sha = _git(repo, "rev-parse", "HEAD")
-    subject = _git(repo, "log", "-1", "--format=%s", sha)
+    # Name the commit that last changed the measured code, not HEAD's own subject.
+    last = _git(repo, "log", "-1", "--format=%h %s", sha, "--", *CODE_PATHS)
     dest = into / sha[:12]
     if not dest.exists():
         tar = subprocess.run(
@@ -61,7 +62,9 @@ def snapshot_head(repo: Path, into: Path) -> CodeVersion:
         partial.rename(dest)
     dirty = _git(repo, "status", "--porcelain", "--", *CODE_PATHS)
     note = " (the work tree had uncommitted changes there, not measured)" if dirty else ""
-    return CodeVersion(dest, f"`pipeline/` and `queries/` at commit {sha[:12]} ({subject}){note}")
+    return CodeVersion(
+        dest, f"`pipeline/` and `queries/` at commit {sha[:12]}, last changed by {last}{note}"
+    )
 
 
 def work_tree(repo: Path) -> CodeVersion:

@@ -29,7 +29,9 @@ def is_busy(exc: BaseException) -> bool:
     if not isinstance(exc, sqlite3.OperationalError | duckdb.Error):
         return False
     text = str(exc).lower()
-    return "locked" in text or "busy" in text
+    # "locking protocol" (SQLITE_PROTOCOL): a WAL-index race under heavy writing; SQLite
+    # documents it as transient.
+    return "locked" in text or "busy" in text or "locking protocol" in text
 
 
 def retry_when_busy(action: Callable[[], T], timeout_ms: int) -> T:

@@ -17,10 +17,11 @@ import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from pipeline.busy import ATTEMPT_TIMEOUT_S, retry_when_busy
+from pipeline.busy import ATTEMPT_TIMEOUT_S, is_busy, retry_when_busy
 from pipeline.errors import TargetError
 from pipeline.queries import sql
 from pipeline.transform.redact import redact_frame
@@ -266,8 +267,10 @@ def _schema_current(conn: sqlite3.Connection, schema_hash: str) -> bool:
                 "SELECT key, value FROM etl_metadata WHERE key IN ('schema_hash', 'schema_version')"
             ).fetchall()
         )
-    except sqlite3.OperationalError:
-        return False  # no etl_metadata yet (or the file is locked: take the slow path)
+    except sqlite3.OperationalError as exc:
+        if is_busy(exc):
+            raise
+        return False  # no etl_metadata yet
     return (
         rows.get("schema_hash") == schema_hash
         and rows.get("schema_version", SCHEMA_VERSION) == SCHEMA_VERSION
@@ -305,7 +308,7 @@ def use_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
     SQLite-based writers (the proxy's SQLite.jl included) follow it transparently. Only
     done when the analytics go into the log itself, since that already writes to it.
     """
-    mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    mode = str(read_target(conn, "PRAGMA journal_mode", (), busy_timeout_ms)[0][0]).lower()
     if mode != "wal":
         mode = str(
             retry_when_busy(
@@ -328,7 +331,7 @@ def open_target(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
         # The usual case writes nothing: a live source is locked only when needed.
-        if existed and _schema_current(conn, schema_hash):
+        if existed and retry_when_busy(lambda: _schema_current(conn, schema_hash), busy_timeout_ms):
             return conn
         lock_step(conn, "BEGIN IMMEDIATE", busy_timeout_ms)
         if _stale_schema(conn):
@@ -360,8 +363,19 @@ def open_target(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     return conn
 
 
-def read_metadata(conn: sqlite3.Connection) -> dict[str, str]:
-    return {k: v for k, v in conn.execute("SELECT key, value FROM etl_metadata")}
+def read_target(
+    conn: sqlite3.Connection, query: str, params: Any = (), busy_timeout_ms: int = 5_000
+) -> list[Any]:
+    """All rows of a read on the target, waiting out a live log's transient locks."""
+    try:
+        return retry_when_busy(lambda: conn.execute(query, params).fetchall(), busy_timeout_ms)
+    except sqlite3.Error as exc:
+        msg = f"cannot read the target: {exc}; rerun when it is less busy"
+        raise TargetError(msg) from exc
+
+
+def read_metadata(conn: sqlite3.Connection, busy_timeout_ms: int = 5_000) -> dict[str, str]:
+    return dict(read_target(conn, "SELECT key, value FROM etl_metadata", (), busy_timeout_ms))
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from uuid import uuid4
 
 import polars as pl
 
+from pipeline.busy import is_busy
 from pipeline.config import EtlConfig
 from pipeline.derive import DeriveParams, derive, mark_after, mark_before
 from pipeline.errors import TargetError
@@ -28,6 +29,7 @@ from pipeline.load import (
     apply_run,
     open_target,
     read_metadata,
+    read_target,
     use_wal,
     write_metadata,
     write_transaction,
@@ -172,7 +174,7 @@ def run(config: EtlConfig) -> RunSummary:
             msg = f"cannot switch {config.target} to WAL mode: {exc}; retry when it is less busy"
             raise TargetError(msg) from exc
     try:
-        meta = read_metadata(target)
+        meta = read_metadata(target, config.busy_timeout_ms)
         # Tables written with and without redaction must not mix: a change rebuilds.
         redaction = "on" if config.redact else "off"
         full = (
@@ -187,7 +189,7 @@ def run(config: EtlConfig) -> RunSummary:
         staging = Staging(config.target.resolve().parent, redact=config.redact)
         try:
             bounds = read_bounds(src.conn, info, config.busy_timeout_ms)
-            client_map = _client_map(target, full, events_wm)
+            client_map = _client_map(target, full, events_wm, config.busy_timeout_ms)
             client_map = _process_events(src, staging, bounds, events_wm, client_map, summary)
             events_staging = staging.seconds
             settled = settled_prev
@@ -197,57 +199,18 @@ def run(config: EtlConfig) -> RunSummary:
                 )
             summary.settled_interaction_id = settled
             closed = _closed_sessions(src)
-            # write_lock: how long the target (often the live source) is locked.
-            with (
-                summary.timed("write_lock"),
-                write_transaction(target, staging, config.busy_timeout_ms) as conn,
-            ):
-                with summary.timed("apply"):
-                    # Timeouts are final unless the pending timeout itself changed.
-                    recheck = full or meta.get("pending_timeout_ms") != str(
-                        config.pending_timeout_ms
-                    )
-                    mark_before(conn, settled_prev, events_wm, recheck)
-                    apply_run(
-                        conn,
-                        settled_iid=settled_prev,
-                        events_wm=events_wm,
-                        newest_ts=bounds.newest_ts,
-                        pending_timeout_ms=config.pending_timeout_ms,
-                        recheck_all=recheck,
-                    )
-                    mark_after(conn)
-                with summary.timed("derive"):
-                    days = derive(
-                        conn,
-                        DeriveParams(
-                            newest_ts=bounds.newest_ts,
-                            idle_timeout_ms=config.idle_timeout_ms,
-                            init_window_ms=config.init_window_ms,
-                            closed_sessions=closed,
-                        ),
-                    )
-                run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid4().hex[:8]}"
-                etl_day = _write_run_metric(conn, run_id, summary, clock)
-                summary.run_id = run_id
-                summary.touched_days = None if full else sorted({*days, etl_day})
-                write_metadata(
-                    conn,
-                    {
-                        "schema_version": SCHEMA_VERSION,
-                        "interactions_settled_id": settled,
-                        "interactions_max_id": bounds.interactions_max_id,
-                        "events_max_id": bounds.events_max_id,
-                        "newest_timestamp": bounds.newest_ts,
-                        "source": str(config.source.resolve()),
-                        "run_id": run_id,
-                        "pending_timeout_ms": config.pending_timeout_ms,
-                        "redaction": redaction,
-                        "previous_run_id": meta.get("run_id"),
-                        # Days whose rows changed in a partitioned table; null: all.
-                        "touched_days": json.dumps(summary.touched_days),
-                    },
-                )
+            # A transient lock error inside the transaction (a busy WAL index on a live
+            # log) rolls it back whole; it is then simply run again, until --busy-timeout.
+            plan = Plan(meta, full, redaction, settled_prev, events_wm, settled, bounds, closed)
+            deadline = time.monotonic() + config.busy_timeout_ms / 1000
+            while True:
+                try:
+                    _commit(target, staging, config, summary, clock, plan)
+                    break
+                except TargetError as exc:
+                    cause = exc.__cause__
+                    if cause is None or not is_busy(cause) or time.monotonic() >= deadline:
+                        raise
         finally:
             staging.close()
             src.conn.close()
@@ -262,7 +225,90 @@ def run(config: EtlConfig) -> RunSummary:
     return summary
 
 
-def _client_map(target: sqlite3.Connection, full: bool, events_wm: int) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Plan:
+    """What the reading part of a run hands to its write transaction."""
+
+    meta: dict[str, str]  # etl_metadata as the run found it
+    full: bool
+    redaction: str
+    settled_prev: int  # watermarks before the run
+    events_wm: int
+    settled: int  # the new interactions watermark
+    bounds: SourceBounds
+    closed: dict[str, str]  # client sessions the producer closed
+
+
+def _commit(
+    target: sqlite3.Connection,
+    staging: Staging,
+    config: EtlConfig,
+    summary: RunSummary,
+    clock: RunClock,
+    plan: Plan,
+) -> None:
+    """The run's one write transaction: load, derive, record the run and the watermarks."""
+    meta, full, redaction, bounds = plan.meta, plan.full, plan.redaction, plan.bounds
+    settled_prev, events_wm, settled, closed = (
+        plan.settled_prev,
+        plan.events_wm,
+        plan.settled,
+        plan.closed,
+    )
+    # write_lock: how long the target (often the live source) is locked.
+    with (
+        summary.timed("write_lock"),
+        write_transaction(target, staging, config.busy_timeout_ms) as conn,
+    ):
+        with summary.timed("apply"):
+            # Timeouts are final unless the pending timeout itself changed.
+            recheck = full or meta.get("pending_timeout_ms") != str(config.pending_timeout_ms)
+            mark_before(conn, settled_prev, events_wm, recheck)
+            apply_run(
+                conn,
+                settled_iid=settled_prev,
+                events_wm=events_wm,
+                newest_ts=bounds.newest_ts,
+                pending_timeout_ms=config.pending_timeout_ms,
+                recheck_all=recheck,
+            )
+            mark_after(conn)
+        with summary.timed("derive"):
+            days = derive(
+                conn,
+                DeriveParams(
+                    newest_ts=bounds.newest_ts,
+                    idle_timeout_ms=config.idle_timeout_ms,
+                    init_window_ms=config.init_window_ms,
+                    closed_sessions=closed,
+                ),
+            )
+        run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid4().hex[:8]}"
+        etl_day = _write_run_metric(conn, run_id, summary, clock)
+        summary.run_id = run_id
+        summary.touched_days = None if full else sorted({*days, etl_day})
+        write_metadata(
+            conn,
+            {
+                "schema_version": SCHEMA_VERSION,
+                "interactions_settled_id": settled,
+                "interactions_max_id": bounds.interactions_max_id,
+                "events_max_id": bounds.events_max_id,
+                "newest_timestamp": bounds.newest_ts,
+                "source": str(config.source.resolve()),
+                "run_id": run_id,
+                "pending_timeout_ms": config.pending_timeout_ms,
+                "redaction": redaction,
+                "previous_run_id": meta.get("run_id"),
+                # Days whose rows changed in a partitioned table; null: all.
+                "touched_days": json.dumps(summary.touched_days),
+            },
+        )
+
+
+def _client_map(
+    target: sqlite3.Connection, full: bool, events_wm: int, timeout: int
+) -> pl.DataFrame:
     schema = {
         "session_id": pl.String,
         "client_name": pl.String,
@@ -273,11 +319,13 @@ def _client_map(target: sqlite3.Connection, full: bool, events_wm: int) -> pl.Da
     }
     if full:
         return pl.DataFrame(schema=schema)
-    rows = target.execute(
+    rows = read_target(
+        target,
         "SELECT session_id, client_name, target_repl, capabilities, initialized_at, event_id "
         "FROM etl_client_map WHERE event_id <= ?",
         (events_wm,),
-    ).fetchall()
+        timeout,
+    )
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -357,9 +405,9 @@ def _process_events(
     return merged
 
 
-def _open_requests(target: sqlite3.Connection, settled: int) -> pl.DataFrame:
+def _open_requests(target: sqlite3.Connection, settled: int, timeout: int) -> pl.DataFrame:
     """Requests still open as of the settled watermark (the state pairing carries)."""
-    rows = target.execute(sql("state_open_requests"), {"settled_iid": settled}).fetchall()
+    rows = read_target(target, sql("state_open_requests"), {"settled_iid": settled}, timeout)
     frame = pl.DataFrame(
         rows,
         schema={
@@ -387,7 +435,7 @@ def _process_interactions(
     summary: RunSummary,
 ) -> int:
     """Read interactions after the settled watermark batch by batch; return the new one."""
-    open_reqs = _open_requests(target, settled_prev)
+    open_reqs = _open_requests(target, settled_prev, config.busy_timeout_ms)
     settle_point = bounds.newest_event_ts or bounds.newest_ts
     settle_ms: int | None = None
     if settle_point is not None:

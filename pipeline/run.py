@@ -162,21 +162,24 @@ OPEN_COLUMNS = {
 
 
 def run(config: EtlConfig) -> RunSummary:
+    """One run in three phases, each with its own connection to the target file.
+
+    Two copies of SQLite live in this process (Python's and DuckDB's sqlite scanner).
+    They do not see each other's POSIX locks, so when the target is the log itself, one
+    closing its handle could drop the other's locks or unmap a WAL log's shared memory
+    under it. The phases never overlap: read the target's state (Python's SQLite), read
+    the source (DuckDB), write the target (Python's SQLite).
+    """
     started = time.perf_counter()
     clock = RunClock.start()
     info = validate_source(config.source, config.busy_timeout_ms)
+    redaction = "on" if config.redact else "off"
     target = open_target(config.target, config.busy_timeout_ms)
-    if config.target.resolve() == config.source.resolve():
-        try:
-            use_wal(target, config.busy_timeout_ms)
-        except sqlite3.Error as exc:
-            target.close()
-            msg = f"cannot switch {config.target} to WAL mode: {exc}; retry when it is less busy"
-            raise TargetError(msg) from exc
     try:
+        if config.target.resolve() == config.source.resolve():
+            use_wal(target, config.busy_timeout_ms)
         meta = read_metadata(target, config.busy_timeout_ms)
         # Tables written with and without redaction must not mix: a change rebuilds.
-        redaction = "on" if config.redact else "off"
         full = (
             config.full
             or "interactions_settled_id" not in meta
@@ -184,24 +187,35 @@ def run(config: EtlConfig) -> RunSummary:
         )
         settled_prev = 0 if full else int(meta["interactions_settled_id"])
         events_wm = 0 if full else int(meta.get("events_max_id") or 0)
-        summary = RunSummary(mode="full" if full else "incremental")
+        client_map = _client_map(target, full, events_wm, config.busy_timeout_ms)
+        open_reqs = _open_requests(target, settled_prev, config.busy_timeout_ms)
+    except sqlite3.Error as exc:
+        msg = f"cannot prepare {config.target}: {exc}; retry when it is less busy"
+        raise TargetError(msg) from exc
+    finally:
+        target.close()
+    summary = RunSummary(mode="full" if full else "incremental")
+    staging = Staging(config.target.resolve().parent, redact=config.redact)
+    try:
         src = SourceReader(connect_source(info), info, config.busy_timeout_ms)
-        staging = Staging(config.target.resolve().parent, redact=config.redact)
         try:
             bounds = read_bounds(src.conn, info, config.busy_timeout_ms)
-            client_map = _client_map(target, full, events_wm, config.busy_timeout_ms)
             client_map = _process_events(src, staging, bounds, events_wm, client_map, summary)
             events_staging = staging.seconds
             settled = settled_prev
             if info.has_interactions:
                 settled = _process_interactions(
-                    src, staging, target, config, bounds, settled_prev, client_map, summary
+                    src, staging, open_reqs, config, bounds, settled_prev, client_map, summary
                 )
             summary.settled_interaction_id = settled
             closed = _closed_sessions(src)
+        finally:
+            src.conn.close()
+        plan = Plan(meta, full, redaction, settled_prev, events_wm, settled, bounds, closed)
+        target = open_target(config.target, config.busy_timeout_ms)
+        try:
             # A transient lock error inside the transaction (a busy WAL index on a live
             # log) rolls it back whole; it is then simply run again, until --busy-timeout.
-            plan = Plan(meta, full, redaction, settled_prev, events_wm, settled, bounds, closed)
             deadline = time.monotonic() + config.busy_timeout_ms / 1000
             while True:
                 try:
@@ -212,10 +226,9 @@ def run(config: EtlConfig) -> RunSummary:
                     if cause is None or not is_busy(cause) or time.monotonic() >= deadline:
                         raise
         finally:
-            staging.close()
-            src.conn.close()
+            target.close()
     finally:
-        target.close()
+        staging.close()
     summary.seconds = time.perf_counter() - started
     # Writes to the staging file happen inside the transform; report them apart.
     summary.timings["stage"] = staging.seconds
@@ -427,15 +440,17 @@ def _shift(ts: str, ms: int) -> str:
 def _process_interactions(
     src: SourceReader,
     staging: Staging,
-    target: sqlite3.Connection,
+    open_reqs: pl.DataFrame,
     config: EtlConfig,
     bounds: SourceBounds,
     settled_prev: int,
     client_map: pl.DataFrame,
     summary: RunSummary,
 ) -> int:
-    """Read interactions after the settled watermark batch by batch; return the new one."""
-    open_reqs = _open_requests(target, settled_prev, config.busy_timeout_ms)
+    """Read interactions after the settled watermark batch by batch; return the new one.
+
+    open_reqs: the requests still open at the settled watermark (from the target).
+    """
     settle_point = bounds.newest_event_ts or bounds.newest_ts
     settle_ms: int | None = None
     if settle_point is not None:

@@ -26,7 +26,6 @@ from pipeline.transform.sessions import (
     SESSION_COLUMNS,
     Activity,
     SessionFacts,
-    activity_gaps,
     client_lifecycle,
     client_sessions,
     lifecycle_start,
@@ -85,30 +84,37 @@ def _insert(
 
 
 def _latency(conn: sqlite3.Connection) -> None:
-    """performance_metrics tool_execution rows of every touched day, from scratch."""
+    """performance_metrics tool_execution rows of every touched day, from scratch.
+
+    Day by day: buckets never cross a day, and memory stays that of the busiest day
+    whatever the size of the log.
+    """
     conn.execute(
         "DELETE FROM performance_metrics WHERE metric_type = 'tool_execution' "
         "AND metric_date IN (SELECT day FROM temp.dirty_days)"
     )
-    rows = conn.execute(
-        "SELECT tool_name, request_time, duration_ms, status FROM tool_executions "
-        "WHERE request_date IN (SELECT day FROM temp.dirty_days) "
-        "AND status IN ('success', 'error') AND duration_ms IS NOT NULL"
-    ).fetchall()
-    if not rows:
-        return
-    executions = pl.DataFrame(
-        rows,
-        schema={
-            "tool_name": pl.String,
-            "request_time": pl.String,
-            "duration_ms": pl.Float64,
-            "status": pl.String,
-        },
-        orient="row",
-    )
-    metrics = latency_metrics(executions)
-    _insert(conn, "performance_metrics", METRIC_COLUMNS, metrics.iter_rows())
+    days = [d for (d,) in conn.execute("SELECT day FROM temp.dirty_days ORDER BY day")]
+    for day in days:
+        rows = conn.execute(
+            "SELECT tool_name, request_time, duration_ms, status FROM tool_executions "
+            "WHERE request_date = ? AND status IN ('success', 'error') "
+            "AND duration_ms IS NOT NULL",
+            (day,),
+        ).fetchall()
+        if not rows:
+            continue
+        executions = pl.DataFrame(
+            rows,
+            schema={
+                "tool_name": pl.String,
+                "request_time": pl.String,
+                "duration_ms": pl.Float64,
+                "status": pl.String,
+            },
+            orient="row",
+        )
+        metrics = latency_metrics(executions)
+        _insert(conn, "performance_metrics", METRIC_COLUMNS, metrics.iter_rows())
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -215,23 +221,29 @@ def _client_lifecycles(
         if s["session_id"] in dirty
         or before.get(s["session_id"]) != (s["status"], s["disconnect_time"])
     ]
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS redo_sessions (session_id TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM temp.redo_sessions")
-    conn.executemany(
-        "INSERT INTO temp.redo_sessions (session_id) VALUES (?)", [(s["session_id"],) for s in redo]
-    )
-    frame = pl.DataFrame(
-        conn.execute(sql("derive_session_times")).fetchall(),
-        schema={"session_id": pl.String, "t": pl.String},
-        orient="row",
-    )
     initialized_at = dict(
         conn.execute("SELECT session_id, initialized_at FROM etl_client_map").fetchall()
     )
-    starts = {
-        s["session_id"]: lifecycle_start(s, initialized_at.get(s["session_id"])) for s in redo
-    }
-    activity = activity_gaps(frame, starts, params.idle_timeout_ms)
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS redo_sessions (session_id TEXT PRIMARY KEY, start TEXT)"
+    )
+    conn.execute("DELETE FROM temp.redo_sessions")
+    conn.executemany(
+        "INSERT INTO temp.redo_sessions (session_id, start) VALUES (?, ?)",
+        [(s["session_id"], lifecycle_start(s, initialized_at.get(s["session_id"]))) for s in redo],
+    )
+    # SQLite finds the idle gaps (a window over the sessions' activity times) and returns
+    # only those and each session's first activity: memory stays small however long the
+    # sessions are.
+    activity: dict[str, tuple[str | None, list[tuple[str, str]]]] = {}
+    for sid, gap_start, gap_end in conn.execute(
+        sql("derive_session_gaps"), {"idle_ms": params.idle_timeout_ms}
+    ):
+        _, gaps = activity.setdefault(sid, (None, []))
+        if gap_start is None:
+            activity[sid] = (gap_end, gaps)  # the first activity
+        else:
+            gaps.append((gap_start, gap_end))
     new = {
         s["session_id"]: client_lifecycle(
             s, initialized_at.get(s["session_id"]), activity, params.idle_timeout_ms

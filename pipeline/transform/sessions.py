@@ -14,10 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import polars as pl
-
-from pipeline.transform.decode import ts_ms
-
 TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 MCP_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # The first protocol version whose HTTP transport streams responses (Streamable HTTP),
@@ -329,7 +325,7 @@ def client_lifecycle(
     after that) → disconnected after every idle gap longer than the timeout, connected
     again when activity resumes; at the end, disconnected (idle) or terminated
     (explicit). activity: session -> (first activity time from lifecycle_start on, idle
-    gaps as (last time before, first time after)), from activity_gaps.
+    gaps as (last time before, first time after)), from queries/derive_session_gaps.sql.
     """
     sid = session["session_id"]
     changes: list[dict[str, Any]] = []
@@ -482,38 +478,3 @@ def _json_object(raw: Any) -> dict[str, Any]:
     except ValueError:
         value = None
     return value if isinstance(value, dict) else {}
-
-
-def activity_gaps(
-    times: pl.DataFrame, starts: Mapping[str, str], idle_timeout_ms: int
-) -> dict[str, tuple[str | None, list[tuple[str, str]]]]:
-    """Per session: its first activity time at or after its start, and its idle gaps.
-
-    times: (session_id, t) request and response times, any order. A gap is two
-    consecutive times more than idle_timeout_ms apart, as (before, after).
-    """
-    if times.is_empty() or not starts:
-        return {}
-    start_frame = pl.DataFrame(
-        {"session_id": list(starts), "start": list(starts.values())},
-        schema={"session_id": pl.String, "start": pl.String},
-    )
-    counted = (
-        times.drop_nulls()
-        .join(start_frame, on="session_id")
-        .filter(pl.col("t") >= pl.col("start"))
-        .with_columns(t_ms=ts_ms("t"))
-        .sort("session_id", "t")
-        .with_columns(
-            before=pl.col("t").shift(1).over("session_id"),
-            before_ms=pl.col("t_ms").shift(1).over("session_id"),
-        )
-    )
-    firsts = counted.filter(pl.col("before").is_null()).select("session_id", "t")
-    gaps = counted.filter(pl.col("t_ms") - pl.col("before_ms") > idle_timeout_ms)
-    out: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
-        sid: (first, []) for sid, first in firsts.iter_rows()
-    }
-    for sid, before, after in gaps.select("session_id", "before", "t").iter_rows():
-        out[sid][1].append((before, after))
-    return out

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from uuid import uuid4
 
 import polars as pl
@@ -584,7 +585,13 @@ def _process_batch(
     _stage_errors(responses, pairs, candidates, staging, summary)
     _stage_unpaired(responses, pairs, staging, summary)
     matched = pairs["request_iid"].implode()
-    return candidates.filter(~pl.col("request_iid").is_in(matched))
+    still_open = candidates.filter(~pl.col("request_iid").is_in(matched))
+    # Polars strings are views into their batch's buffers: a few open requests kept
+    # from every batch would keep every batch's buffers alive (memory growing with the
+    # log). A copy through Arrow's plain strings holds only these rows' bytes.
+    return cast(
+        pl.DataFrame, pl.from_arrow(still_open.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    )
 
 
 def _stage_new_requests(requests: pl.DataFrame, staging: Staging, summary: RunSummary) -> None:

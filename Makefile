@@ -36,9 +36,9 @@ etl: $(BIN)/.installed $(SOURCE) ## Run the ETL on SOURCE (default: the demo dat
 	$(BIN)/mcp-analytics etl $(SOURCE)
 
 lint: $(BIN)/.dev-installed ## ruff (lint + format check) and mypy --strict
-	$(BIN)/ruff check pipeline tests
-	$(BIN)/ruff format --check pipeline tests
-	$(BIN)/mypy pipeline
+	$(BIN)/ruff check pipeline tests bench
+	$(BIN)/ruff format --check pipeline tests bench
+	$(BIN)/mypy pipeline bench
 
 test: lint ## Lint, type-check, then run the test suite (slow tests included)
 	$(BIN)/pytest -q

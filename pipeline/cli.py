@@ -7,6 +7,7 @@ keeps its traceback (shown with --debug).
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -102,6 +103,13 @@ def main() -> None:
     type=click.FloatRange(min=0.1),
     help="Seconds between the runs of --watch.  [default: 60]",
 )
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="MCP_ANALYTICS_PROFILE",
+    help="Also write the run's seconds per stage to this JSON file (make bench uses it).",
+)
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @exits_cleanly
 def etl(
@@ -116,6 +124,7 @@ def etl(
     no_redact: bool,
     watch_mode: bool,
     interval_s: float | None,
+    profile_path: Path | None,
     quiet: bool,
 ) -> None:
     """Build the analytics tables from SOURCE_DB, incrementally from the last run."""
@@ -164,6 +173,9 @@ def etl(
             )
         return
     summary = run(config)
+    if profile_path is not None:
+        stages = {"seconds": summary.seconds, "stages": summary.timings, "mode": summary.mode}
+        profile_path.write_text(json.dumps(stages, indent=1) + "\n", encoding="utf-8")
     if not quiet:
         print_summary(config, summary)
     if parquet is not None:

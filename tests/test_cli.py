@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -325,3 +326,17 @@ def test_etl_resolve_and_full_rebuild_keeps_resolution(tmp_path: Path) -> None:
         con.close()
     assert rows == [(1, notes)]
     assert others == (0,)
+
+
+def test_etl_writes_its_stage_profile(tmp_path: Path) -> None:
+    source = tmp_path / "events.db"
+    generate_demo(source, calls=150, seed=3, truth=None, consistent_sessions=False)
+    profile = tmp_path / "profile.json"
+    result = CliRunner().invoke(
+        main, ["etl", str(source), "--quiet"], env={"MCP_ANALYTICS_PROFILE": str(profile)}
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(profile.read_text())
+    assert doc["mode"] == "full" and doc["seconds"] > 0
+    for stage in ("scan", "decode", "transform", "stage", "apply", "derive", "write_lock"):
+        assert doc["stages"][stage] >= 0

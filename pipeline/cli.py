@@ -128,7 +128,7 @@ def etl(
     quiet: bool,
 ) -> None:
     """Build the analytics tables from SOURCE_DB, incrementally from the last run."""
-    from pipeline.parquet import check_export_dir, export_parquet
+    # pyarrow (for Parquet) takes a fifth of a second to import: only when asked for.
     from pipeline.run import run
     from pipeline.summary import print_summary
 
@@ -139,6 +139,8 @@ def etl(
         msg = f"the folder of target {target} does not exist; create it first"
         raise BadInvocation(msg)
     if parquet is not None:
+        from pipeline.parquet import check_export_dir
+
         # Checked before the run: a bad invocation changes nothing, not even the target.
         check_export_dir(parquet)
     config = EtlConfig(
@@ -179,6 +181,8 @@ def etl(
     if not quiet:
         print_summary(config, summary)
     if parquet is not None:
+        from pipeline.parquet import export_parquet
+
         exported = export_parquet(config.target, parquet)
         if not quiet:
             click.echo(

@@ -7,9 +7,10 @@ autoload off, so a run never downloads anything (STYLE.md, pitfalls).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import duckdb_extension_sqlite_scanner
@@ -18,6 +19,8 @@ import polars as pl
 from pipeline.busy import ATTEMPT_TIMEOUT_S, is_busy, retry_when_busy
 from pipeline.errors import NotKaimonDatabase, SourceMissing, SourceUnreadable
 from pipeline.queries import quote_sql_string, sql
+
+T = TypeVar("T")
 
 # What the producer creates (SPEC §1). `interactions` is optional: older logs lack it.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -175,6 +178,16 @@ def _locked(info: SourceInfo, busy_timeout_ms: int) -> SourceUnreadable:
     )
 
 
+def _waiting(action: Callable[[], T], info: SourceInfo, busy_timeout_ms: int) -> T:
+    """Run a read of the source, retried while the producer holds its lock."""
+    try:
+        return retry_when_busy(action, busy_timeout_ms)
+    except duckdb.Error as exc:
+        if is_busy(exc):
+            raise _locked(info, busy_timeout_ms) from exc
+        raise
+
+
 def read_frame(
     conn: duckdb.DuckDBPyConnection,
     query: str,
@@ -183,12 +196,7 @@ def read_frame(
     busy_timeout_ms: int,
 ) -> pl.DataFrame:
     """Run a source query to a Polars frame, waiting out the producer's locks."""
-    try:
-        return retry_when_busy(lambda: conn.execute(query, params).pl(), busy_timeout_ms)
-    except duckdb.Error as exc:
-        if is_busy(exc):
-            raise _locked(info, busy_timeout_ms) from exc
-        raise
+    return _waiting(lambda: conn.execute(query, params).pl(), info, busy_timeout_ms)
 
 
 def read_one(
@@ -199,12 +207,7 @@ def read_one(
     busy_timeout_ms: int,
 ) -> tuple[Any, ...] | None:
     """Run a source query for its first row, waiting out the producer's locks."""
-    try:
-        return retry_when_busy(lambda: conn.execute(query, params).fetchone(), busy_timeout_ms)
-    except duckdb.Error as exc:
-        if is_busy(exc):
-            raise _locked(info, busy_timeout_ms) from exc
-        raise
+    return _waiting(lambda: conn.execute(query, params).fetchone(), info, busy_timeout_ms)
 
 
 @dataclass(frozen=True)

@@ -430,7 +430,9 @@ def _open_requests(target: sqlite3.Connection, settled: int, timeout: int) -> pl
         },
         orient="row",
     )
-    return frame.with_columns(ts_ms=ts_ms("ts_ms"), is_tool_call=pl.col("is_tool_call") == 1)
+    return frame.with_columns(ts_ms=ts_ms("ts_ms"), is_tool_call=pl.col("is_tool_call") == 1).sort(
+        "request_iid"
+    )
 
 
 def _shift(ts: str, ms: int) -> str:

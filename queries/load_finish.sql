@@ -5,7 +5,8 @@
 -- A timeout without a cancellation stays a timeout (the newest timestamp only grows, and
 -- a response or a rollback makes the row answered or pending again), so those rows, the
 -- bulk of the unanswered ones, are only looked at again when $recheck_all is 1 (the
--- pending timeout changed). Rows are written only when their values change.
+-- pending timeout changed). Rows are written only when their values change. The same
+-- filter picks the rows derive_mark_before.sql snapshots; keep the two alike.
 UPDATE tool_executions
 SET status = n.status, duration_ms = n.duration_ms
 FROM (

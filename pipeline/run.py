@@ -200,6 +200,7 @@ def run(config: EtlConfig) -> RunSummary:
     try:
         src = SourceReader(connect_source(info), info, config.busy_timeout_ms)
         try:
+            staging.attach(src.conn)
             bounds = read_bounds(src.conn, info, config.busy_timeout_ms)
             client_map = _process_events(src, staging, bounds, events_wm, client_map, summary)
             events_staging = staging.seconds
@@ -211,6 +212,7 @@ def run(config: EtlConfig) -> RunSummary:
             summary.settled_interaction_id = settled
             closed = _closed_sessions(src)
         finally:
+            staging.detach()
             src.conn.close()
         plan = Plan(meta, full, redaction, settled_prev, events_wm, settled, bounds, closed)
         target = open_target(config.target, config.busy_timeout_ms)

@@ -1,11 +1,24 @@
--- Raw interactions in the id range ($lo, $hi], decoded with few passes per document.
+-- Raw interactions in the id range ($lo, $hi], decoded with one parse per document.
 -- Grain: one row per source interaction row. The inner statement runs inside SQLite
 -- (sqlite_query) so the id range uses the rowid index instead of a full scan.
--- Each document is parsed by three list-form calls (types, strings, JSON texts of the
--- paths the ETL reads); whole sub-documents (params, result) are never copied out,
--- because tool output and base64 images make them large. Only `parsed` is MATERIALIZED:
--- DuckDB then evaluates the parses once instead of once per column that uses them, and
--- holds one copy of the content, not one per step.
+-- Each valid document is parsed by one json_transform into a struct that holds only the
+-- paths the ETL reads. DuckDB's JSON functions cost mostly per call, not per byte: one
+-- call with a structure is several times cheaper than per-path calls (and than one call
+-- per content block). Whole sub-documents (params, result) are never copied out,
+-- because tool output and base64 images make them large.
+-- What json_transform does not say is recovered from the short texts it returns, or by
+-- a further call on only the rows that need it:
+--   * JSON null and an absent key both become NULL. A JSON null is spelled `null` in
+--     the text, so only documents that contain that word are asked for the types of
+--     the keys where the two differ (`nulls`).
+--   * "JSON" leaves keep a value as JSON text (strings quoted): the JSON type and the
+--     unquoted string come from that short text, not from the document.
+--   * a non-object where a struct is expected gives a struct of NULLs and a non-array
+--     where a list is expected gives NULL: the "absent" the ETL wants there.
+-- No step is MATERIALIZED: the struct is computed once by the projection that makes it,
+-- and copying every row (content included) into a CTE cost more than the parse.
+-- The output equals, column for column, that of the per-path version this replaced
+-- (tests/data/source_interactions_reference.sql; tests/test_scan_equivalence.py).
 -- Invalid JSON becomes NULL here and is classified (and rejected) downstream.
 WITH raw AS (
     SELECT
@@ -31,38 +44,82 @@ checked AS (
     SELECT
         * EXCLUDE (has_content),
         has_content AND content IS NULL AS bad_utf8,
+        -- json_transform fails on invalid JSON; this check is cheaper than TRY() around it.
         json_valid(content) AS valid
     FROM raw
 ),
--- The one materialised step: the content is held once, with everything parsed from it.
-parsed AS MATERIALIZED (
+-- The one parse. "JSON" leaves hold the value as JSON text; VARCHAR leaves hold it as
+-- json_extract_string gives it (strings unquoted, anything else as JSON), for the
+-- columns that are that text as is. structuredContent maps to a struct with a key no
+-- producer uses: non-NULL exactly when the value is present and not null, and it copies
+-- nothing.
+parsed AS (
     SELECT
         *,
-        json_type(CASE WHEN valid THEN content END) AS doc_type,
-        -- t: the JSON type at each path (NULL when absent)
-        json_type(CASE WHEN valid THEN content END, [
-            '$.id', '$.method', '$.params', '$.result', '$.error',                 -- 1-5
-            '$.params.name', '$.params.arguments', '$.result.isError',             -- 6-8
-            '$.result.structuredContent', '$.result.resultType', '$.result.task',  -- 9-11
-            '$.error.code', '$.params._meta."io.modelcontextprotocol/clientInfo"', -- 12-13
-            '$.params._meta."io.modelcontextprotocol/protocolVersion"',            -- 14
-            '$.params._meta."io.modelcontextprotocol/clientCapabilities"',         -- 15
-            '$.result.content'                                                     -- 16
-        ]) AS t,
-        -- s: the value as text (strings unquoted, anything else as JSON)
-        json_extract_string(CASE WHEN valid THEN content END, [
-            '$.id', '$.method', '$.params.name', '$.result.isError',               -- 1-4
-            '$.result.resultType', '$.error.code', '$.error.message',              -- 5-7
-            '$.error.data', '$.params.reason',                                     -- 8-9
-            '$.params._meta."io.modelcontextprotocol/clientInfo".name',            -- 10
-            '$.params._meta."io.modelcontextprotocol/clientInfo".version',         -- 11
-            '$.params._meta."io.modelcontextprotocol/protocolVersion"'             -- 12
-        ]) AS s,
-        -- j: the value as JSON text (ids keep their type: 1 and "1" differ)
-        json_extract(CASE WHEN valid THEN content END, ['$.id', '$.params.arguments', '$.params.requestId']) AS j,
-        CAST(json_array_length(CASE WHEN valid THEN content END, '$.result.content') AS BIGINT)
-            AS n_blocks
+        CASE WHEN valid THEN json_transform(content, '{
+            "id": "JSON",
+            "method": "JSON",
+            "params": {
+                "name": "JSON",
+                "arguments": "JSON",
+                "reason": "VARCHAR",
+                "requestId": "JSON",
+                "_meta": {
+                    "io.modelcontextprotocol/clientInfo": {"name": "VARCHAR", "version": "VARCHAR"},
+                    "io.modelcontextprotocol/protocolVersion": "JSON",
+                    "io.modelcontextprotocol/clientCapabilities": "JSON"
+                }
+            },
+            "result": {
+                "isError": "JSON",
+                "structuredContent": {"mcp-analytics/presence": "JSON"},
+                "resultType": "JSON",
+                "task": "JSON",
+                "content": [{"type": "VARCHAR", "text": "VARCHAR"}]
+            },
+            "error": {"code": "JSON", "message": "VARCHAR", "data": "VARCHAR"}
+        }') END AS doc
     FROM checked
+),
+-- The values, by name, and what the transform cannot tell.
+fields AS (
+    SELECT
+        * EXCLUDE (doc),
+        -- A struct field is non-NULL only when the document is an object.
+        doc.id IS NOT NULL OR doc.method IS NOT NULL OR doc.params IS NOT NULL
+            OR doc.result IS NOT NULL OR doc.error IS NOT NULL AS known_object,
+        -- The types of the keys whose JSON null differs from absent in the output;
+        -- a second parse, but only of documents that contain the word null.
+        CASE WHEN doc IS NOT NULL AND contains(content, 'null')
+            THEN json_type(content, [
+                '$.id', '$.method', '$.params', '$.result', '$.error',     -- 1-5
+                '$.params.arguments', '$.params.requestId'                 -- 6-7
+            ])
+        END AS nulls,
+        -- The JSON leaves as text (a CASE that mixes JSON and VARCHAR would cast to JSON).
+        CAST(doc.id AS VARCHAR) AS id_json,
+        CAST(doc.method AS VARCHAR) AS method_json,
+        doc.params IS NOT NULL AS has_params,
+        CAST(doc.params.name AS VARCHAR) AS name_json,
+        CAST(doc.params.arguments AS VARCHAR) AS arguments_json,
+        CAST(doc.params.requestId AS VARCHAR) AS request_id_json,
+        doc.params.reason AS reason,
+        doc.params._meta."io.modelcontextprotocol/clientInfo" AS client_info,
+        CAST(doc.params._meta."io.modelcontextprotocol/protocolVersion" AS VARCHAR)
+            AS protocol_version_json,
+        CAST(doc.params._meta."io.modelcontextprotocol/clientCapabilities" AS VARCHAR)
+            AS capabilities_json,
+        doc.result IS NOT NULL AS has_result_value,
+        CAST(doc.result.isError AS VARCHAR) AS is_error_json,
+        doc.result.structuredContent IS NOT NULL AS has_structured_content,
+        CAST(doc.result.resultType AS VARCHAR) AS result_type_json,
+        CAST(doc.result.task AS VARCHAR) AS task_json,
+        doc.result.content AS blocks,
+        doc.error IS NOT NULL AS has_error_value,
+        CAST(doc.error.code AS VARCHAR) AS code_json,
+        doc.error.message AS error_message,
+        doc.error.data AS error_data
+    FROM parsed
 )
 SELECT
     interaction_id,
@@ -74,66 +131,71 @@ SELECT
     COALESCE(content_size, strlen(content), 0) AS content_bytes,
     left(content, 200) AS excerpt,
     -- DuckDB's parser accepts trailing commas and NaN/Infinity; rows that may use them
-    -- are checked again by a strict parser (pipeline/transform/decode.py).
-    CASE WHEN valid AND regexp_matches(content, ',\s*[}\]]|NaN|Infinity') THEN content END
-        AS lenient_suspect,
+    -- are checked again by a strict parser (pipeline/transform/decode.py). Three tests
+    -- instead of one alternation: literals are found with a fast substring search, and
+    -- a pattern that starts with one byte lets RE2 skip ahead to it.
+    CASE WHEN valid AND (
+            contains(content, 'NaN')
+            OR contains(content, 'Infinity')
+            OR regexp_matches(content, ',\s*[}\]]')
+        ) THEN content
+    END AS lenient_suspect,
     CASE
         WHEN bad_utf8 THEN 'invalid_utf8'
-        WHEN valid THEN lower(doc_type)
+        -- Other JSON types, or an object with none of these keys, are asked again.
+        WHEN valid THEN CASE WHEN known_object THEN 'object' ELSE lower(json_type(content)) END
         WHEN content IS NULL OR trim(content) = '' THEN 'empty'
         ELSE 'invalid_json'
     END AS doc_kind,
-    CAST(j[1] AS VARCHAR) AS id_json,
-    t[1] AS id_type,
-    s[1] AS id_text,
-    CASE WHEN t[2] = 'VARCHAR' THEN s[2] END AS method,
+    COALESCE(id_json, CASE WHEN nulls[1] = 'NULL' THEN 'null' END) AS id_json,
+    CASE
+        WHEN id_json IS NULL THEN nulls[1]
+        -- "-0" is a signed integer (BIGINT) but is written back as "0" (UBIGINT).
+        WHEN id_json = '0' THEN json_type(content, '$.id')
+        ELSE json_type(id_json)
+    END AS id_type,
+    CASE WHEN starts_with(id_json, '"') THEN json_extract_string(id_json, '$') ELSE id_json END
+        AS id_text,
+    CASE WHEN starts_with(method_json, '"') THEN json_extract_string(method_json, '$') END
+        AS method,
     -- The params of requests other than tools/call (etl_requests.params); a tools/call
-    -- keeps only its arguments, so its (often large) params are not copied.
-    CASE WHEN t[3] IS NOT NULL AND NOT (t[2] = 'VARCHAR' AND s[2] = 'tools/call')
-        THEN CAST(json_extract(content, '$.params') AS VARCHAR) END AS params_json,
-    t[4] IS NOT NULL AS has_result,
-    t[5] IS NOT NULL AS has_error,
-    CASE WHEN t[6] = 'VARCHAR' THEN s[3] END AS tool_name,
-    CAST(j[2] AS VARCHAR) AS arguments,
-    CASE WHEN t[7] = 'OBJECT' THEN CAST(json_array_length(json_keys(j[2])) AS BIGINT) END
-        AS argument_count,
-    CAST(j[3] AS VARCHAR) AS cancel_request_id_json,
-    s[9] AS cancel_reason,
-    COALESCE(t[8] = 'BOOLEAN' AND s[4] = 'true', FALSE) AS is_error,
-    t[9] IS NOT NULL AND t[9] <> 'NULL' AS has_structured_content,
-    CASE WHEN t[10] = 'VARCHAR' THEN s[5] END AS result_type_field,
-    COALESCE(t[11] = 'OBJECT', FALSE) AS has_task,
-    CASE WHEN t[12] IN ('BIGINT', 'UBIGINT', 'INTEGER') THEN TRY_CAST(s[6] AS BIGINT)
-         WHEN t[12] = 'DOUBLE' THEN TRY_CAST(TRY_CAST(s[6] AS DOUBLE) AS BIGINT)
+    -- keeps only its arguments, so its (often large) params are not copied. Messages
+    -- without a method keep none.
+    CASE WHEN (has_params OR nulls[3] IS NOT NULL)
+            AND (method_json IS NOT NULL OR nulls[2] IS NOT NULL)
+            AND method_json IS DISTINCT FROM '"tools/call"'
+        THEN CAST(json_extract(content, '$.params') AS VARCHAR)
+    END AS params_json,
+    has_result_value OR nulls[4] IS NOT NULL AS has_result,
+    has_error_value OR nulls[5] IS NOT NULL AS has_error,
+    CASE WHEN starts_with(name_json, '"') THEN json_extract_string(name_json, '$') END
+        AS tool_name,
+    COALESCE(arguments_json, CASE WHEN nulls[6] = 'NULL' THEN 'null' END) AS arguments,
+    CASE WHEN starts_with(arguments_json, '{')
+        THEN CAST(len(json_keys(arguments_json)) AS BIGINT)
+    END AS argument_count,
+    COALESCE(request_id_json, CASE WHEN nulls[7] = 'NULL' THEN 'null' END)
+        AS cancel_request_id_json,
+    reason AS cancel_reason,
+    COALESCE(is_error_json = 'true', FALSE) AS is_error,
+    has_structured_content,
+    CASE WHEN starts_with(result_type_json, '"') THEN json_extract_string(result_type_json, '$') END
+        AS result_type_field,
+    COALESCE(starts_with(task_json, '{'), FALSE) AS has_task,
+    CASE
+        WHEN json_type(code_json) IN ('BIGINT', 'UBIGINT', 'INTEGER') THEN TRY_CAST(code_json AS BIGINT)
+        WHEN json_type(code_json) = 'DOUBLE' THEN TRY_CAST(TRY_CAST(code_json AS DOUBLE) AS BIGINT)
     END AS error_code,
-    s[7] AS error_message,
-    s[8] AS error_data,
-    CASE WHEN t[13] = 'OBJECT' THEN s[10] END AS meta_client_name,
-    CASE WHEN t[13] = 'OBJECT' THEN s[11] END AS meta_client_version,
-    CASE WHEN t[15] = 'OBJECT'
-        THEN CAST(json_extract(content, '$.params._meta."io.modelcontextprotocol/clientCapabilities"') AS VARCHAR)
-    END AS meta_capabilities,
-    CASE WHEN t[14] = 'VARCHAR' THEN s[12] END AS meta_protocol_version,
-    -- Content blocks by position (a wildcard path would skip blocks without the key).
-    CASE WHEN t[16] = 'ARRAY'
-        THEN list_transform(
-            range(n_blocks),
-            i -> COALESCE(json_extract_string(content, '$.result.content[' || i || '].type'), '?')
-        )
-    END AS content_types,
-    CASE WHEN t[16] = 'ARRAY'
-        THEN left(
-            json_extract_string(
-                content,
-                '$.result.content[' || list_position(
-                    list_transform(
-                        range(n_blocks),
-                        i -> json_extract_string(content, '$.result.content[' || i || '].type')
-                    ),
-                    'text'
-                ) - 1 || '].text'
-            ),
-            500
-        )
-    END AS first_text
-FROM parsed
+    error_message,
+    error_data,
+    -- A clientInfo that is not an object gives a struct of NULLs: no name, no version.
+    client_info.name AS meta_client_name,
+    client_info.version AS meta_client_version,
+    CASE WHEN starts_with(capabilities_json, '{') THEN capabilities_json END AS meta_capabilities,
+    CASE WHEN starts_with(protocol_version_json, '"')
+        THEN json_extract_string(protocol_version_json, '$')
+    END AS meta_protocol_version,
+    -- A block that is not an object, or has no type, is '?'.
+    list_transform(blocks, b -> COALESCE(b.type, '?')) AS content_types,
+    left(list_filter(blocks, b -> b.type = 'text')[1].text, 500) AS first_text
+FROM fields

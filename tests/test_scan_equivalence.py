@@ -139,6 +139,10 @@ def hostile_bodies() -> list[Content]:
         '{"jsonrpc":"2.0","id":1,"result":{"content":[]}}',
         # Duplicate keys, escaped keys, a null that is only a word in a string.
         '{"id":1,"id":"x","method":"a","method":null}',
+        # params without a method (no params_json), and with a method that is JSON null.
+        '{"jsonrpc":"2.0","id":1,"params":{"name":"t"}}',
+        '{"jsonrpc":"2.0","params":null,"result":{}}',
+        '{"jsonrpc":"2.0","id":1,"method":null,"params":{"a":1}}',
         '{"id":1,"result":{"content":[{"type":"text","text":"a"}]},"result":null}',
         '{"\\u0069d":3,"res\\u0075lt":null,"m\\u0065thod":"tools/call"}',
         '{"jsonrpc":"2.0","id":1,"method":"x","params":{"name":"null","arguments":{"a":"null"}}}',

@@ -128,6 +128,15 @@ STAGED: dict[str, tuple[str, ...]] = {
 }
 
 
+# The request row each big staged table is read by (write_transaction indexes them).
+STAGED_KEYS = {
+    "executions": "interaction_request_id",
+    "execution_responses": "interaction_request_id",
+    "requests": "interaction_id",
+    "request_responses": "interaction_request_id",
+}
+
+
 def statements(text: str) -> list[str]:
     """Split a queries/ file into statements.
 
@@ -423,6 +432,11 @@ def write_transaction(
     try:
         conn.execute("ATTACH DATABASE ? AS stg", (str(staging.path),))
         staging.create_missing(conn, "stg")
+        # The staged rows are read in request order and joined on the request row: an
+        # index each makes that a walk instead of a sort of the wide rows (a third of the
+        # time of the full load at 1M interactions).
+        for table, column in STAGED_KEYS.items():
+            conn.execute(f"CREATE INDEX IF NOT EXISTS stg.{table}_key ON {table} ({column})")
         lock_step(conn, "BEGIN IMMEDIATE", busy_timeout_ms)
     except sqlite3.Error as exc:
         msg = f"cannot lock the target for writing: {exc}"

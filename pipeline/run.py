@@ -203,7 +203,6 @@ def run(config: EtlConfig) -> RunSummary:
             staging.attach(src.conn)
             bounds = read_bounds(src.conn, info, config.busy_timeout_ms)
             client_map = _process_events(src, staging, bounds, events_wm, client_map, summary)
-            events_staging = staging.seconds
             settled = settled_prev
             if info.has_interactions:
                 settled = _process_interactions(
@@ -211,8 +210,9 @@ def run(config: EtlConfig) -> RunSummary:
                 )
             summary.settled_interaction_id = settled
             closed = _closed_sessions(src)
+            staging.detach()  # waits for the staging writer; raises its first error
         finally:
-            staging.detach()
+            staging.abandon()
             src.conn.close()
         plan = Plan(meta, full, redaction, settled_prev, events_wm, settled, bounds, closed)
         target = open_target(config.target, config.busy_timeout_ms)
@@ -233,11 +233,8 @@ def run(config: EtlConfig) -> RunSummary:
     finally:
         staging.close()
     summary.seconds = time.perf_counter() - started
-    # Writes to the staging file happen inside the transform; report them apart.
+    # The staging writer's busy time; it overlaps the scan and the transform.
     summary.timings["stage"] = staging.seconds
-    summary.timings["transform"] = summary.timings.get("transform", 0.0) - (
-        staging.seconds - events_staging
-    )
     return summary
 
 
@@ -477,14 +474,19 @@ def _process_interactions(
     # holding the GIL, so on a second core reading and transforming overlap. At most two
     # batches are in memory at once.
     reader = src.cursor()
+
+    def read(lo: int, hi: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+        batch = reader.interactions(lo, hi)
+        return batch, _context_events(reader, batch, config, bounds)
+
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            ahead = [pool.submit(reader.interactions, lo, hi) for lo, hi in ranges[:1]]
+            ahead = [pool.submit(read, lo, hi) for lo, hi in ranges[:1]]
             for i in range(len(ranges)):
                 with summary.timed("scan"):
-                    batch = ahead.pop().result()
+                    batch, context = ahead.pop().result()
                 if i + 1 < len(ranges):
-                    ahead.append(pool.submit(reader.interactions, *ranges[i + 1]))
+                    ahead.append(pool.submit(read, *ranges[i + 1]))
                 if batch.is_empty():
                     continue
                 summary.interactions_read += batch.height
@@ -501,8 +503,6 @@ def _process_interactions(
                     ripe = good.filter(pl.col("ts_ms") <= settle_ms)["interaction_id"].max()
                     if isinstance(ripe, int):
                         settled = max(settled, ripe)
-                with summary.timed("scan"):
-                    context = _context_events(src, good, config, bounds)
                 with summary.timed("transform"):
                     open_reqs = _process_batch(
                         good, context, client_map, open_reqs, staging, config, summary
@@ -513,14 +513,22 @@ def _process_interactions(
 
 
 def _context_events(
-    src: SourceReader, rows: pl.DataFrame, config: EtlConfig, bounds: SourceBounds
+    src: SourceReader, batch: pl.DataFrame, config: EtlConfig, bounds: SourceBounds
 ) -> pl.DataFrame:
-    inbound = rows.filter(pl.col("direction") == "inbound")
-    if inbound.is_empty():
+    """The request.received and tool.call.start events around a batch's inbound rows.
+
+    Read on the reader thread with the batch itself, so the main thread never waits for
+    DuckDB. The time range spans every inbound row with a valid timestamp: a row that is
+    rejected later only widens it, and attribution matches each row to events within
+    the resolve window of that row's own time.
+    """
+    inbound = batch.filter(pl.col("direction") == "inbound").with_columns(t=ts_ms("ts"))
+    times = inbound.filter(pl.col("t").is_not_null())["ts"]
+    if times.is_empty():
         lo_ts = hi_ts = "0000"
     else:
-        lo_ts = _shift(str(inbound["ts"].min()), -config.resolve_window_ms)
-        hi_ts = _shift(str(inbound["ts"].max()), config.resolve_window_ms)
+        lo_ts = _shift(str(times.min()), -config.resolve_window_ms)
+        hi_ts = _shift(str(times.max()), config.resolve_window_ms)
     frame = src.frame(
         "source_context_events", {"ts_lo": lo_ts, "ts_hi": hi_ts, "max_id": bounds.events_max_id}
     )

@@ -9,10 +9,11 @@ WITH raw AS (
         event_type,
         "timestamp" AS ts,
         TRY_CAST(duration_ms AS DOUBLE) AS duration_ms,
-        data
+        data,
+        data_ok
     FROM sqlite_query(
         'src',
-        'SELECT id, session_id, event_type, timestamp, duration_ms, data
+        'SELECT id, session_id, event_type, timestamp, duration_ms, data, json_valid(data) AS data_ok
          FROM events WHERE id > ? AND id <= ?
            AND (event_type NOT IN (''request.received'', ''tool.call.start'', ''tool.call.complete'')
                 OR NOT json_valid(data))
@@ -21,7 +22,9 @@ WITH raw AS (
     )
 ),
 checked AS (
-    SELECT *, CASE WHEN json_valid(data) THEN data END AS doc
+    -- Valid by SQLite's json_valid (RFC 8259): DuckDB's parser also accepts NaN,
+    -- Infinity and trailing commas, which are not JSON.
+    SELECT * EXCLUDE (data_ok), CASE WHEN data_ok = 1 THEN data END AS doc
     FROM raw
 ),
 paths AS (

@@ -325,7 +325,7 @@ def client_lifecycle(
     after that) → disconnected after every idle gap longer than the timeout, connected
     again when activity resumes; at the end, disconnected (idle) or terminated
     (explicit). activity: session -> (first activity time from lifecycle_start on, idle
-    gaps as (last time before, first time after)), from queries/derive_session_gaps.sql.
+    gaps as (last time before, first time after)), from pipeline/derive.py (_session_gaps).
     """
     sid = session["session_id"]
     changes: list[dict[str, Any]] = []

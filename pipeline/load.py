@@ -56,6 +56,16 @@ STAGED: dict[str, tuple[str, ...]] = {
         "route",
         "is_proxy_tool",
         "request_date",
+        "interaction_response_id",
+        "response_time",
+        "duration_ms",
+        "output_size",
+        "result_type",
+        "result_summary",
+        "error_code",
+        "has_structured_content",
+        "status",
+        "answered_by",
     ),
     "requests": (
         "interaction_id",
@@ -136,7 +146,6 @@ MAX_QUEUED_APPENDS = 24
 # The request row each big staged table is read by (write_transaction indexes them).
 STAGED_KEYS = {
     "executions": "interaction_request_id",
-    "execution_responses": "interaction_request_id",
     "requests": "interaction_id",
     "request_responses": "interaction_request_id",
 }
@@ -154,7 +163,7 @@ def statements(text: str) -> list[str]:
 
 # Staged columns that may carry what agents typed: redacted before they are written.
 REDACTED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "executions": ("arguments",),
+    "executions": ("arguments", "result_summary"),
     "execution_responses": ("result_summary",),
     "execution_cancels": ("cancel_reason",),
     "requests": ("params",),

@@ -160,6 +160,19 @@ OPEN_COLUMNS = {
     "ts_ms": pl.Int64,
     "is_tool_call": pl.Boolean,
 }
+# A call first seen in this run is staged once, whole, when its response comes (or as
+# unanswered at the end of the run), so the load writes each row once and joins
+# nothing; until then it carries its tool_executions columns here. Calls read back
+# from the target (staged: true) are already rows there: their responses are staged
+# apart and applied as updates.
+CALL_COLUMNS = {
+    "request_time": pl.String,
+    "input_size": pl.Int64,
+    "argument_count": pl.Int64,
+    "request_id_type": pl.String,
+    "is_proxy_tool": pl.Boolean,
+    "staged": pl.Boolean,
+}
 
 
 def run(config: EtlConfig) -> RunSummary:
@@ -429,8 +442,11 @@ def _open_requests(target: sqlite3.Connection, settled: int, timeout: int) -> pl
         },
         orient="row",
     )
-    return frame.with_columns(ts_ms=ts_ms("ts_ms"), is_tool_call=pl.col("is_tool_call") == 1).sort(
-        "request_iid"
+    return (
+        frame.with_columns(ts_ms=ts_ms("ts_ms"), is_tool_call=pl.col("is_tool_call") == 1)
+        .with_columns(pl.lit(None, dtype).alias(name) for name, dtype in CALL_COLUMNS.items())
+        .with_columns(staged=pl.lit(True))
+        .sort("request_iid")
     )
 
 
@@ -509,6 +525,7 @@ def _process_interactions(
                     )
     finally:
         reader.conn.close()
+    _stage_executions(open_reqs.filter(pl.col("is_tool_call") & ~pl.col("staged")), staging)
     return settled
 
 
@@ -578,6 +595,14 @@ def _process_batch(
         .otherwise(pl.col("params_json")),
         ts_ms=pl.col("ts_ms"),
         is_tool_call=pl.col("method") == "tools/call",
+        request_time=pl.col("ts"),
+        input_size=pl.col("content_bytes"),
+        argument_count=pl.col("argument_count"),
+        request_id_type=pl.when(pl.col("id_type") == "VARCHAR")
+        .then(pl.lit("string"))
+        .otherwise(pl.lit("number")),
+        is_proxy_tool=pl.col("is_proxy_tool"),
+        staged=pl.lit(False),
     )
     _stage_new_requests(requests, staging, summary)
 
@@ -607,29 +632,8 @@ def _process_batch(
 
 
 def _stage_new_requests(requests: pl.DataFrame, staging: Staging, summary: RunSummary) -> None:
-    calls = requests.filter(pl.col("method") == "tools/call")
-    executions = calls.select(
-        session_id=pl.col("session_id"),
-        request_id=pl.col("id_text"),
-        tool_name=pl.col("tool_name").fill_null("unknown"),
-        tool_method=pl.col("method"),
-        request_time=pl.col("ts"),
-        input_size=pl.col("content_bytes"),
-        argument_count=pl.col("argument_count"),
-        arguments=pl.col("arguments"),
-        interaction_request_id=pl.col("interaction_id"),
-        source_session_id=pl.col("source_session_id"),
-        client_name=pl.col("client_name"),
-        request_id_type=pl.when(pl.col("id_type") == "VARCHAR")
-        .then(pl.lit("string"))
-        .otherwise(pl.lit("number")),
-        request_id_json=pl.col("id_key"),
-        route=pl.col("route"),
-        is_proxy_tool=pl.col("is_proxy_tool"),
-        request_date=pl.col("ts").str.slice(0, 10),
-    )
-    staging.append("executions", executions)
-    summary.executions_new += executions.height
+    # Calls are staged when answered or at the end of the run (_stage_executions).
+    summary.executions_new += requests.filter(pl.col("method") == "tools/call").height
     others = requests.filter(pl.col("method") != "tools/call").select(
         interaction_id=pl.col("interaction_id"),
         id_json=pl.col("id_key"),
@@ -660,8 +664,58 @@ def _stage_new_requests(requests: pl.DataFrame, staging: Staging, summary: RunSu
     staging.append("stateless_clients", stateless)
 
 
+def _stage_executions(calls: pl.DataFrame, staging: Staging) -> None:
+    """Whole tool_executions rows for calls first seen this run; calls with no response
+    have null response columns (answered ones come from _stage_responses)."""
+    if "response_iid" not in calls.columns:
+        calls = calls.with_columns(
+            response_iid=pl.lit(None, pl.Int64),
+            ts=pl.lit(None, pl.String),
+            ts_ms_resp=pl.lit(None, pl.Int64),
+            content_bytes=pl.lit(None, pl.Int64),
+            result_type=pl.lit(None, pl.String),
+            result_summary=pl.lit(None, pl.String),
+            error_code=pl.lit(None, pl.Int64),
+            has_structured_content=pl.lit(None, pl.Boolean),
+            status=pl.lit("pending"),
+            response_route=pl.lit(None, pl.String),
+        )
+    staging.append(
+        "executions",
+        calls.select(
+            session_id=pl.col("session_id"),
+            request_id=pl.col("id_text"),
+            tool_name=pl.col("tool_name").fill_null("unknown"),
+            tool_method=pl.col("method"),
+            request_time=pl.col("request_time"),
+            input_size=pl.col("input_size"),
+            argument_count=pl.col("argument_count"),
+            arguments=pl.col("arguments"),
+            interaction_request_id=pl.col("request_iid"),
+            source_session_id=pl.col("source_session_id"),
+            client_name=pl.col("client_name"),
+            request_id_type=pl.col("request_id_type"),
+            request_id_json=pl.col("id_key"),
+            route=pl.col("route"),
+            is_proxy_tool=pl.col("is_proxy_tool"),
+            request_date=pl.col("request_time").str.slice(0, 10),
+            interaction_response_id=pl.col("response_iid"),
+            response_time=pl.col("ts"),
+            duration_ms=(pl.col("ts_ms_resp") - pl.col("ts_ms")).cast(pl.Float64),
+            output_size=pl.col("content_bytes"),
+            result_type=pl.col("result_type"),
+            result_summary=pl.col("result_summary"),
+            error_code=pl.col("error_code"),
+            has_structured_content=pl.col("has_structured_content"),
+            status=pl.col("status"),
+            answered_by=pl.col("response_route"),
+        ),
+    )
+
+
 def _stage_responses(answered: pl.DataFrame, staging: Staging) -> None:
-    calls = answered.filter(pl.col("is_tool_call"))
+    _stage_executions(answered.filter(pl.col("is_tool_call") & ~pl.col("staged")), staging)
+    calls = answered.filter(pl.col("is_tool_call") & pl.col("staged"))
     staging.append(
         "execution_responses",
         calls.select(

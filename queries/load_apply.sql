@@ -20,8 +20,8 @@ SET interaction_response_id = u.interaction_response_id,
     status = u.status,
     answered_by = u.answered_by
 FROM stg.execution_responses AS u
-WHERE tool_executions.interaction_request_id = u.interaction_request_id
-    AND u.interaction_request_id NOT IN (SELECT interaction_request_id FROM stg.executions);
+-- Only calls from earlier runs are staged here: this run's arrive whole (load_insert.sql).
+WHERE tool_executions.interaction_request_id = u.interaction_request_id;
 UPDATE etl_requests
 SET response_interaction_id = u.interaction_response_id,
     response_time = u.response_time,

@@ -2,8 +2,10 @@
 -- after load_rollback.sql and before load_apply.sql. A full rebuild runs these with the
 -- tables' secondary indexes dropped and builds the indexes afterwards, which is much
 -- faster than maintaining ten indexes row by row.
--- New calls are inserted with the response this run paired to them, so that each row
--- is written once; the UPDATEs below answer calls inserted by earlier runs.
+-- New calls arrive whole (pipeline/run.py stages each once, with the response this run
+-- paired to it, or as unanswered at the end of the run), so each row is written once;
+-- the UPDATEs in load_apply.sql answer calls inserted by earlier runs. The staged rows
+-- are read in request order through their index (load.py STAGED_KEYS).
 INSERT INTO tool_executions (
     session_id, request_id, tool_name, tool_method, request_time, input_size,
     argument_count, arguments, status, interaction_request_id, source_session_id,
@@ -12,15 +14,13 @@ INSERT INTO tool_executions (
     result_summary, error_code, has_structured_content, answered_by
 )
 SELECT
-    e.session_id, e.request_id, e.tool_name, e.tool_method, e.request_time, e.input_size,
-    e.argument_count, e.arguments, COALESCE(u.status, 'pending'), e.interaction_request_id,
-    e.source_session_id, e.client_name, e.request_id_type, e.request_id_json, e.route,
-    e.is_proxy_tool, e.request_date,
-    u.interaction_response_id, u.response_time, u.duration_ms, u.output_size, u.result_type,
-    u.result_summary, u.error_code, u.has_structured_content, u.answered_by
-FROM stg.executions AS e
-LEFT JOIN stg.execution_responses AS u ON u.interaction_request_id = e.interaction_request_id
-ORDER BY e.interaction_request_id;
+    session_id, request_id, tool_name, tool_method, request_time, input_size,
+    argument_count, arguments, status, interaction_request_id, source_session_id,
+    client_name, request_id_type, request_id_json, route, is_proxy_tool, request_date,
+    interaction_response_id, response_time, duration_ms, output_size, result_type,
+    result_summary, error_code, has_structured_content, answered_by
+FROM stg.executions
+ORDER BY interaction_request_id;
 INSERT INTO etl_requests (
     interaction_id, id_json, method, session_id, source_session_id, client_name, route,
     request_time, input_size, params, response_interaction_id, response_time, output_size,

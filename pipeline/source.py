@@ -138,6 +138,12 @@ def connect_source(info: SourceInfo) -> duckdb.DuckDBPyConnection:
         }
     )
     conn.execute(f"LOAD {quote_sql_string(str(extension_path()))}")
+    # A JSON text as json_extract_string(x, '$') gives it (strings unquoted, anything
+    # else as is), without a parse when the string has no escapes (the usual case).
+    conn.execute(
+        "CREATE MACRO unquoted(x) AS CASE WHEN NOT starts_with(x, '\"') THEN x "
+        "WHEN contains(x, '\\') THEN json_extract_string(x, '$') ELSE x[2:-2] END"
+    )
     conn.execute(
         f"ATTACH {quote_sql_string(str(info.path.resolve()))} AS src "
         # SQLite's own wait per attempt stays short; read_frame() retries in finer steps.

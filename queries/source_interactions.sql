@@ -15,6 +15,9 @@
 --     unquoted string come from that short text, not from the document.
 --   * a non-object where a struct is expected gives a struct of NULLs and a non-array
 --     where a list is expected gives NULL: the "absent" the ETL wants there.
+--   * DuckDB writes a number that a VARCHAR leaf holds in its own way (1e+16), not as
+--     json_extract_string does (10000000000000000.0): every leaf is "JSON", and
+--     unquoted() (a macro pipeline/source.py defines) gives the string, or the text.
 -- No step is MATERIALIZED: the struct is computed once by the projection that makes it,
 -- and copying every row (content included) into a CTE cost more than the parse.
 -- The output equals, column for column, that of the per-path version this replaced
@@ -62,10 +65,10 @@ parsed AS (
             "params": {
                 "name": "JSON",
                 "arguments": "JSON",
-                "reason": "VARCHAR",
+                "reason": "JSON",
                 "requestId": "JSON",
                 "_meta": {
-                    "io.modelcontextprotocol/clientInfo": {"name": "VARCHAR", "version": "VARCHAR"},
+                    "io.modelcontextprotocol/clientInfo": {"name": "JSON", "version": "JSON"},
                     "io.modelcontextprotocol/protocolVersion": "JSON",
                     "io.modelcontextprotocol/clientCapabilities": "JSON"
                 }
@@ -75,9 +78,9 @@ parsed AS (
                 "structuredContent": {"mcp-analytics/presence": "JSON"},
                 "resultType": "JSON",
                 "task": "JSON",
-                "content": [{"type": "VARCHAR", "text": "VARCHAR"}]
+                "content": [{"type": "JSON", "text": "JSON"}]
             },
-            "error": {"code": "JSON", "message": "VARCHAR", "data": "VARCHAR"}
+            "error": {"code": "JSON", "message": "JSON", "data": "JSON"}
         }') END AS doc
     FROM checked
 ),
@@ -103,8 +106,11 @@ fields AS (
         CAST(doc.params.name AS VARCHAR) AS name_json,
         CAST(doc.params.arguments AS VARCHAR) AS arguments_json,
         CAST(doc.params.requestId AS VARCHAR) AS request_id_json,
-        doc.params.reason AS reason,
-        doc.params._meta."io.modelcontextprotocol/clientInfo" AS client_info,
+        CAST(doc.params.reason AS VARCHAR) AS reason_json,
+        CAST(doc.params._meta."io.modelcontextprotocol/clientInfo".name AS VARCHAR)
+            AS client_name_json,
+        CAST(doc.params._meta."io.modelcontextprotocol/clientInfo".version AS VARCHAR)
+            AS client_version_json,
         CAST(doc.params._meta."io.modelcontextprotocol/protocolVersion" AS VARCHAR)
             AS protocol_version_json,
         CAST(doc.params._meta."io.modelcontextprotocol/clientCapabilities" AS VARCHAR)
@@ -114,11 +120,14 @@ fields AS (
         doc.result.structuredContent IS NOT NULL AS has_structured_content,
         CAST(doc.result.resultType AS VARCHAR) AS result_type_json,
         CAST(doc.result.task AS VARCHAR) AS task_json,
-        doc.result.content AS blocks,
+        list_transform(
+            doc.result.content,
+            b -> {'type': CAST(b.type AS VARCHAR), 'text': CAST(b.text AS VARCHAR)}
+        ) AS blocks,
         doc.error IS NOT NULL AS has_error_value,
         CAST(doc.error.code AS VARCHAR) AS code_json,
-        doc.error.message AS error_message,
-        doc.error.data AS error_data
+        CAST(doc.error.message AS VARCHAR) AS error_message_json,
+        CAST(doc.error.data AS VARCHAR) AS error_data_json
     FROM parsed
 )
 SELECT
@@ -176,7 +185,7 @@ SELECT
     END AS argument_count,
     COALESCE(request_id_json, CASE WHEN nulls[7] = 'NULL' THEN 'null' END)
         AS cancel_request_id_json,
-    reason AS cancel_reason,
+    unquoted(reason_json) AS cancel_reason,
     COALESCE(is_error_json = 'true', FALSE) AS is_error,
     has_structured_content,
     CASE WHEN starts_with(result_type_json, '"') THEN json_extract_string(result_type_json, '$') END
@@ -186,16 +195,16 @@ SELECT
         WHEN json_type(code_json) IN ('BIGINT', 'UBIGINT', 'INTEGER') THEN TRY_CAST(code_json AS BIGINT)
         WHEN json_type(code_json) = 'DOUBLE' THEN TRY_CAST(TRY_CAST(code_json AS DOUBLE) AS BIGINT)
     END AS error_code,
-    error_message,
-    error_data,
+    unquoted(error_message_json) AS error_message,
+    unquoted(error_data_json) AS error_data,
     -- A clientInfo that is not an object gives a struct of NULLs: no name, no version.
-    client_info.name AS meta_client_name,
-    client_info.version AS meta_client_version,
+    unquoted(client_name_json) AS meta_client_name,
+    unquoted(client_version_json) AS meta_client_version,
     CASE WHEN starts_with(capabilities_json, '{') THEN capabilities_json END AS meta_capabilities,
     CASE WHEN starts_with(protocol_version_json, '"')
         THEN json_extract_string(protocol_version_json, '$')
     END AS meta_protocol_version,
     -- A block that is not an object, or has no type, is '?'.
-    list_transform(blocks, b -> COALESCE(b.type, '?')) AS content_types,
-    left(list_filter(blocks, b -> b.type = 'text')[1].text, 500) AS first_text
+    list_transform(blocks, b -> COALESCE(unquoted(b.type), '?')) AS content_types,
+    left(unquoted(list_filter(blocks, b -> unquoted(b.type) = 'text')[1].text), 500) AS first_text
 FROM fields

@@ -91,6 +91,8 @@ ID_VALUES = [
 OTHER_VALUES = [
     "null", "5", "-1.5", '"s"', '"text"', '"tools/call"', '"tools\\/call"', "[]", "[null]",
     "{}", '{"a":1,"a":2}', "true", "false", "NaN",
+    # Numbers DuckDB writes its own way as VARCHAR (1e+16) and as JSON otherwise.
+    "1e+16", "2.50", "-0", "1E2",
 ]  # fmt: skip
 BLOCKS = [
     "1", '"a"', "null", "[]", "[[]]", "{}", '{"type":null}', '{"type":5,"text":6}',
@@ -99,6 +101,7 @@ BLOCKS = [
     '{"type":"text","text":"first"}', '{"type":"text","text":"é\\u0000\\n"}',
     '{"text":"no type"}', '{"type":"text","type":"image","text":"dup"}',
     '{"type":"resource","resource":{"text":"inner"}}',
+    '{"type":1e+16,"text":2.50}', '{"type":"te\\u0078t","text":1e+16}',
 ]  # fmt: skip
 
 

@@ -267,56 +267,91 @@ def _session_gaps(
     SQLite's window function took 5 s over the 1M-row log's million activity times;
     Polars sorts and compares them in a fraction of a second. The rows are read in
     table order when most sessions are redone (a full run): through the session index
-    SQLite would look every response time up row by row.
+    SQLite would look every response time up row by row. Only numbers are kept (the
+    session as an enum, times in ms, where each time is): the texts of the few times
+    that bound a gap are read back at the end, so memory stays small on long logs.
     """
+    starts = dict(conn.execute("SELECT session_id, start FROM temp.redo_sessions").fetchall())
+    if not starts:
+        return {}
+    sessions = pl.Enum(sorted(starts))
     hint = " NOT INDEXED" if scan_all else ""
     query = " UNION ALL ".join(
-        f"SELECT session_id, request_time, response_time FROM {table}{hint} "  # noqa: S608
+        f"SELECT {i}, rowid, session_id, request_time, response_time FROM {table}{hint} "  # noqa: S608
         "WHERE session_id IN (SELECT session_id FROM temp.redo_sessions)"
-        for table in ("tool_executions", "etl_requests")
+        for i, table in enumerate(GAP_TABLES)
     )
-    schema = {"session_id": pl.String, "request_time": pl.String, "response_time": pl.String}
+    schema = {
+        "tbl": pl.Int8,
+        "rid": pl.Int64,
+        "session_id": pl.String,
+        "request_time": pl.String,
+        "response_time": pl.String,
+    }
     cursor = conn.execute(query)
     chunks = []
     while rows := cursor.fetchmany(FETCH_ROWS):
-        frame = pl.DataFrame(rows, schema=schema, orient="row")
+        frame = pl.DataFrame(rows, schema=schema, orient="row").select(
+            "tbl",
+            "rid",
+            pl.col("session_id").cast(sessions),
+            ts_ms("request_time"),
+            ts_ms("response_time"),
+        )
         chunks.append(
             pl.concat(
                 [
-                    frame.select("session_id", t=pl.col("request_time")),
-                    frame.select("session_id", t=pl.col("response_time")).drop_nulls("t"),
+                    frame.select(
+                        "tbl", "rid", "session_id", t=pl.col("request_time"), resp=pl.lit(False)
+                    ),
+                    frame.select(
+                        "tbl", "rid", "session_id", t=pl.col("response_time"), resp=pl.lit(True)
+                    ).drop_nulls("t"),
                 ]
             )
         )
-    starts = pl.DataFrame(
-        conn.execute("SELECT session_id, start FROM temp.redo_sessions").fetchall(),
-        schema={"session_id": pl.String, "start": pl.String},
-        orient="row",
-    )
-    points = (
-        pl.concat(chunks)
-        if chunks
-        else pl.DataFrame(schema={"session_id": pl.String, "t": pl.String})
-    )
+    if not chunks:
+        return {}
+    start_ms = pl.DataFrame(
+        {"session_id": list(starts), "start": list(starts.values())},
+        schema={"session_id": sessions, "start": pl.String},
+    ).select("session_id", start=ts_ms("start"))
     found = (
-        points.join(starts, on="session_id")
+        pl.concat(chunks)
+        .join(start_ms, on="session_id")
         .filter(pl.col("t") >= pl.col("start"))
         .sort("session_id", "t")
-        .with_columns(before_t=pl.col("t").shift(1).over("session_id"))
-        .filter(
-            pl.col("before_t").is_null()
-            # Timestamps carry milliseconds: the difference in ms is exact.
-            | ((ts_ms("t") - ts_ms("before_t")) > idle_ms)
+        .with_columns(
+            before=pl.col("t").shift(1).over("session_id"),
+            before_tbl=pl.col("tbl").shift(1).over("session_id"),
+            before_rid=pl.col("rid").shift(1).over("session_id"),
+            before_resp=pl.col("resp").shift(1).over("session_id"),
         )
+        .filter(pl.col("before").is_null() | ((pl.col("t") - pl.col("before")) > idle_ms))
     )
     activity: dict[str, tuple[str | None, list[tuple[str, str]]]] = {}
-    for sid, gap_start, gap_end in found.select("session_id", "before_t", "t").iter_rows():
+    for sid, tbl, rid, resp, b_tbl, b_rid, b_resp in found.select(
+        "session_id", "tbl", "rid", "resp", "before_tbl", "before_rid", "before_resp"
+    ).iter_rows():
+        after = _time_text(conn, tbl, rid, resp)
         _, gaps = activity.setdefault(sid, (None, []))
-        if gap_start is None:
-            activity[sid] = (gap_end, gaps)  # the first activity
+        if b_rid is None:
+            activity[sid] = (after, gaps)  # the first activity
         else:
-            gaps.append((gap_start, gap_end))
+            gaps.append((_time_text(conn, b_tbl, b_rid, b_resp), after))
     return activity
+
+
+# The tables whose rows are a session's activity, in _session_gaps' `tbl` order.
+GAP_TABLES = ("tool_executions", "etl_requests")
+
+
+def _time_text(conn: sqlite3.Connection, tbl: int, rid: int, resp: bool) -> str:
+    """The stored text of one activity time (request or response time of a row)."""
+    column = "response_time" if resp else "request_time"
+    # Table and column names are our constants.
+    query = f"SELECT {column} FROM {GAP_TABLES[tbl]} WHERE rowid = ?"  # noqa: S608
+    return str(conn.execute(query, (rid,)).fetchone()[0])
 
 
 def _repl_lifecycles(conn: sqlite3.Connection) -> set[str]:

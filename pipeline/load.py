@@ -141,7 +141,7 @@ STAGED: dict[str, tuple[str, ...]] = {
 
 
 # Appends queued for the staging writer before append() waits (a batch makes about ten).
-MAX_QUEUED_APPENDS = 24
+MAX_QUEUED_APPENDS = 12
 
 # The request row each big staged table is read by (write_transaction indexes them).
 STAGED_KEYS = {

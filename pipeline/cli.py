@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -18,6 +19,12 @@ import click
 
 from pipeline.config import EtlConfig
 from pipeline.errors import BadInvocation, PipelineError, SourceMissing
+
+# A run already keeps both cores busy with its own threads (pipeline/run.py: two
+# readers, the transform, the staging writer); Polars' own pool on top of them only
+# made the threads fight for the cores (1M full run: 37 s of CPU with it, 30 s
+# without). Read by Polars when first imported, which the commands do lazily.
+os.environ.setdefault("POLARS_MAX_THREADS", "1")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -133,7 +133,8 @@ def connect_source(info: SourceInfo) -> duckdb.DuckDBPyConnection:
         config={
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
-            "threads": 2,
+            # Each sqlite_query is one stream; a run reads on two threads of its own.
+            "threads": 1,
             "memory_limit": "300MB",
         }
     )

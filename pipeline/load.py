@@ -546,6 +546,7 @@ def apply_run(
         "newest_ts": newest_ts,
         "pending_timeout_ms": pending_timeout_ms,
         "recheck_all": int(recheck_all),
+        "settled_iid": settled_iid,
     }
     for statement in statements(sql("load_finish")):
         conn.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})

@@ -39,5 +39,10 @@ WHERE error_source = 'request_error_event';
 INSERT INTO temp.unanswered_before (interaction_request_id, status, duration_ms, day)
 SELECT interaction_request_id, status, duration_ms, request_date
 FROM tool_executions
-WHERE interaction_response_id IS NULL
-    AND ($recheck_all OR status <> 'timeout' OR interaction_cancel_id IS NOT NULL);
+WHERE $recheck_all = 1 AND interaction_response_id IS NULL
+UNION
+SELECT interaction_request_id, status, duration_ms, request_date
+FROM tool_executions
+WHERE $recheck_all = 0
+    AND (status = 'pending' OR interaction_cancel_id > $settled_iid)
+    AND +interaction_response_id IS NULL;

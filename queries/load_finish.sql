@@ -2,29 +2,43 @@
 -- cancelled if a cancellation came, else timeout once older than the pending timeout
 -- relative to the newest source timestamp ($newest_ts), else pending.
 -- Timestamps carry milliseconds, so the rounded julianday difference is exact.
--- A timeout without a cancellation stays a timeout (the newest timestamp only grows, and
--- a response or a rollback makes the row answered or pending again), so those rows, the
--- bulk of the unanswered ones, are only looked at again when $recheck_all is 1 (the
--- pending timeout changed). Rows are written only when their values change. The same
--- filter picks the rows derive_mark_before.sql snapshots; keep the two alike.
+-- Only calls whose status can change are looked at (unless $recheck_all is 1: a full
+-- run, or the pending timeout changed): pending ones, and ones that got a cancellation
+-- in this run (interaction_cancel_id > $settled_iid). A timeout without a cancellation
+-- stays a timeout (the newest timestamp only grows), and a cancellation stays one: the
+-- rollback (load_rollback.sql) makes a call whose cancellation it removes pending
+-- again. Both kinds are found through indexes (status, cancel row), so a run reads the
+-- few calls that can change, not all the unanswered ones of the log. Rows are written
+-- only when their values change. The same filter picks the rows
+-- derive_mark_before.sql snapshots; keep the two alike.
+WITH open_calls AS (
+    SELECT interaction_request_id AS iid
+    FROM tool_executions
+    WHERE $recheck_all = 1 AND interaction_response_id IS NULL
+    UNION
+    SELECT interaction_request_id
+    FROM tool_executions
+    WHERE $recheck_all = 0
+        AND (status = 'pending' OR interaction_cancel_id > $settled_iid)
+        AND +interaction_response_id IS NULL
+)
 UPDATE tool_executions
 SET status = n.status, duration_ms = n.duration_ms
 FROM (
     SELECT
-        interaction_request_id AS iid,
+        t.interaction_request_id AS iid,
         CASE
-            WHEN interaction_cancel_id IS NOT NULL THEN 'cancelled'
-            WHEN (julianday($newest_ts) - julianday(request_time)) * 86400000.0 > $pending_timeout_ms
+            WHEN t.interaction_cancel_id IS NOT NULL THEN 'cancelled'
+            WHEN (julianday($newest_ts) - julianday(t.request_time)) * 86400000.0 > $pending_timeout_ms
                 THEN 'timeout'
             ELSE 'pending'
         END AS status,
         CASE
-            WHEN interaction_cancel_id IS NOT NULL
-                THEN CAST(round((julianday(cancel_time) - julianday(request_time)) * 86400000.0) AS REAL)
+            WHEN t.interaction_cancel_id IS NOT NULL
+                THEN CAST(round((julianday(t.cancel_time) - julianday(t.request_time)) * 86400000.0) AS REAL)
         END AS duration_ms
-    FROM tool_executions
-    WHERE interaction_response_id IS NULL
-        AND ($recheck_all OR status <> 'timeout' OR interaction_cancel_id IS NOT NULL)
+    FROM open_calls AS o
+    JOIN tool_executions AS t ON t.interaction_request_id = o.iid
 ) AS n
 WHERE tool_executions.interaction_request_id = n.iid
     AND (tool_executions.status IS NOT n.status OR tool_executions.duration_ms IS NOT n.duration_ms);

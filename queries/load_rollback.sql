@@ -7,8 +7,12 @@ SET interaction_response_id = NULL, response_time = NULL, duration_ms = NULL,
     output_size = NULL, result_type = NULL, result_summary = NULL, error_code = NULL,
     has_structured_content = NULL, status = 'pending', answered_by = NULL
 WHERE interaction_response_id > $settled_iid;
+-- A call that loses its cancellation and has no response is pending until
+-- load_finish.sql decides again (it only looks at pending calls and new cancellations).
 UPDATE tool_executions
-SET interaction_cancel_id = NULL, cancel_time = NULL, cancel_reason = NULL
+SET interaction_cancel_id = NULL, cancel_time = NULL, cancel_reason = NULL,
+    status = CASE WHEN interaction_response_id IS NULL THEN 'pending' ELSE status END,
+    duration_ms = CASE WHEN interaction_response_id IS NULL THEN NULL ELSE duration_ms END
 WHERE interaction_cancel_id > $settled_iid;
 DELETE FROM etl_requests WHERE interaction_id > $settled_iid;
 UPDATE etl_requests

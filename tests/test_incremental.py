@@ -100,3 +100,40 @@ def test_a_new_pending_timeout_rechecks_every_unanswered_call(
     statuses = {r[0] for r in conn.execute("SELECT DISTINCT status FROM tool_executions")}
     conn.close()
     assert "timeout" not in statuses and "pending" in statuses
+
+
+def test_a_cancellation_rolled_back_and_not_read_again_is_undone(
+    demo: tuple[Path, list[str], Path], tmp_path: Path
+) -> None:
+    """The status pass reads only pending calls and this run's cancellations, so the
+    rollback must make a call whose cancellation it removes pending again."""
+    source, _, _ = demo
+    target = tmp_path / "target.db"
+    etl(source, target=target, full=True)
+    conn = sqlite3.connect(target)
+    settled = int(
+        conn.execute(
+            "SELECT value FROM etl_metadata WHERE key = 'interactions_settled_id'"
+        ).fetchone()[0]
+    )
+    row = conn.execute(
+        "SELECT interaction_request_id FROM tool_executions "
+        "WHERE status = 'cancelled' AND interaction_response_id IS NULL LIMIT 1"
+    ).fetchone()
+    assert row is not None, "the demo has an unanswered cancelled call"
+    # As if its cancellation had been read from the unsettled tail and were gone now.
+    with conn:
+        conn.execute(
+            "UPDATE tool_executions SET interaction_cancel_id = ? WHERE interaction_request_id = ?",
+            (settled + 1_000_000, row[0]),
+        )
+    conn.close()
+    etl(source, target=target)
+    conn = sqlite3.connect(target)
+    status, cancel, duration = conn.execute(
+        "SELECT status, interaction_cancel_id, duration_ms FROM tool_executions "
+        "WHERE interaction_request_id = ?",
+        row,
+    ).fetchone()
+    conn.close()
+    assert (status, cancel, duration) == ("timeout", None, None)

@@ -318,7 +318,9 @@ def _remove_abandoned_staging(directory: Path) -> None:
     """Delete staging files of runs that were killed.
 
     A run holds an exclusive flock on its staging file for its whole life; a file
-    nobody holds belongs to a run that died before it could clean up.
+    nobody holds belongs to a run that died before it could clean up. SQLite's journal
+    beside it (DuckDB writes the file in transactions) goes with it, and so does a
+    journal whose file is already gone.
     """
     for path in directory.glob(f"{STAGING_PREFIX}*{STAGING_SUFFIX}"):
         with contextlib.suppress(OSError):
@@ -330,6 +332,10 @@ def _remove_abandoned_staging(directory: Path) -> None:
             finally:
                 os.close(fd)
             path.unlink()
+    for journal in directory.glob(f"{STAGING_PREFIX}*{STAGING_SUFFIX}-journal"):
+        if not journal.with_name(journal.name.removesuffix("-journal")).exists():
+            with contextlib.suppress(OSError):
+                journal.unlink()
 
 
 # The version of queries/schema.sql. A target written under another version has its

@@ -124,5 +124,12 @@ def test_an_abandoned_staging_file_is_removed(grown: tuple[Path, Path], tmp_path
     live.write_bytes(half.read_bytes())
     leftover = tmp_path / ".mcp-analytics-killed.staging.db"
     leftover.write_bytes(b"left by a run that was killed")
+    # SQLite's journals: one beside the killed run's file, one whose file is gone.
+    journal = tmp_path / ".mcp-analytics-killed.staging.db-journal"
+    journal.write_bytes(b"journal of the killed run")
+    orphan = tmp_path / ".mcp-analytics-gone.staging.db-journal"
+    orphan.write_bytes(b"journal whose file was removed")
     etl(live)
     assert not leftover.exists()
+    assert not journal.exists()
+    assert not orphan.exists()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import etl, make_demo
+from tests.helpers import etl, make_demo, outputs
 
 
 def score(db: Path, truth: dict[str, Any]) -> dict[str, float]:
@@ -125,3 +125,14 @@ def test_request_error_events_link_to_the_failed_call(tmp_path: Path) -> None:
             "error",
             "system_error",
         )
+
+
+def test_tiny_batches_give_identical_tables(tmp_path: Path) -> None:
+    """Responses and cancellations that come batches after their request, and requests
+    left open across many batches, give exactly the tables of one batch."""
+    source, _ = make_demo(tmp_path, calls=300, seed=12)
+    one = tmp_path / "one-batch.db"
+    etl(source, target=one, batch_rows=1_000_000)
+    tiny = tmp_path / "tiny-batches.db"
+    etl(source, target=tiny, batch_rows=7)
+    assert outputs(tiny) == outputs(one)

@@ -614,21 +614,12 @@ def _process_batch(
     )
     _stage_new_requests(requests, staging, summary)
 
+    candidates = pl.concat([open_reqs, new_reqs], how="vertical_relaxed")
     responses = rows.filter(
         (pl.col("direction") == "outbound") & (pl.col("kind") == "response")
     ).with_columns(
         response_iid=pl.col("interaction_id"), response_route=pl.col("source_session_id")
     )
-    # Requests never answered stay open for ever (163k at the end of the 5M bench log);
-    # only those whose id this batch answers or cancels can change. The others are
-    # left out of the batch's work, which then stays proportional to the batch.
-    cancelled_ids = inbound["cancel_request_id_json"].drop_nulls().str.strip_chars('"')
-    touched = (
-        pl.col("id_key").is_in(responses["id_key"].drop_nulls().implode())
-        | pl.col("id_text").is_in(cancelled_ids.implode())
-    ).fill_null(value=False)
-    untouched = open_reqs.filter(~touched)
-    candidates = pl.concat([open_reqs.filter(touched), new_reqs], how="vertical_relaxed")
     pairs = pair_responses(candidates, responses)
     summary.responses_paired += pairs.height
     answered = pairs.join(candidates, on="request_iid").join(
@@ -638,17 +629,13 @@ def _process_batch(
     _stage_cancels(inbound, candidates, pairs, staging)
     _stage_errors(responses, pairs, candidates, staging, summary)
     _stage_unpaired(responses, pairs, staging, summary)
-    matched = pl.col("request_iid").is_in(pairs["request_iid"].implode())
-    still_open = candidates.filter(~matched)
+    matched = pairs["request_iid"].implode()
+    still_open = candidates.filter(~pl.col("request_iid").is_in(matched))
     # Polars strings are views into their batch's buffers: a few open requests kept
     # from every batch would keep every batch's buffers alive (memory growing with the
-    # log). A copy through Arrow's plain strings holds only these rows' bytes; the ones
-    # carried from earlier batches are copies already.
-    is_new = pl.col("request_iid").is_in(new_reqs["request_iid"].implode())
-    carried = still_open.filter(~is_new)
-    fresh = still_open.filter(is_new).to_arrow(compat_level=pl.CompatLevel.oldest())
-    return pl.concat(
-        [untouched, carried, cast(pl.DataFrame, pl.from_arrow(fresh))], how="vertical_relaxed"
+    # log). A copy through Arrow's plain strings holds only these rows' bytes.
+    return cast(
+        pl.DataFrame, pl.from_arrow(still_open.to_arrow(compat_level=pl.CompatLevel.oldest()))
     )
 
 

@@ -29,6 +29,21 @@ from pipeline.errors import TargetError
 from pipeline.queries import quote_sql_string, sql
 from pipeline.transform.redact import redact_frame
 
+# The tool_executions columns a call takes from its response: staged with a new call,
+# or apart (execution_responses) for a call an earlier run inserted.
+RESPONSE_COLUMNS = (
+    "interaction_response_id",
+    "response_time",
+    "duration_ms",
+    "output_size",
+    "result_type",
+    "result_summary",
+    "error_code",
+    "has_structured_content",
+    "status",
+    "answered_by",
+)
+
 # Staged tables and their columns, in the order the frames are written.
 STAGED: dict[str, tuple[str, ...]] = {
     "client_map": (
@@ -56,16 +71,7 @@ STAGED: dict[str, tuple[str, ...]] = {
         "route",
         "is_proxy_tool",
         "request_date",
-        "interaction_response_id",
-        "response_time",
-        "duration_ms",
-        "output_size",
-        "result_type",
-        "result_summary",
-        "error_code",
-        "has_structured_content",
-        "status",
-        "answered_by",
+        *RESPONSE_COLUMNS,
     ),
     "requests": (
         "interaction_id",
@@ -79,19 +85,7 @@ STAGED: dict[str, tuple[str, ...]] = {
         "input_size",
         "params",
     ),
-    "execution_responses": (
-        "interaction_request_id",
-        "interaction_response_id",
-        "response_time",
-        "duration_ms",
-        "output_size",
-        "result_type",
-        "result_summary",
-        "error_code",
-        "has_structured_content",
-        "status",
-        "answered_by",
-    ),
+    "execution_responses": ("interaction_request_id", *RESPONSE_COLUMNS),
     "request_responses": (
         "interaction_request_id",
         "interaction_response_id",

@@ -707,18 +707,25 @@ def _stage_executions(calls: pl.DataFrame, staging: Staging) -> None:
             route=pl.col("route"),
             is_proxy_tool=pl.col("is_proxy_tool"),
             request_date=pl.col("request_time").str.slice(0, 10),
-            interaction_response_id=pl.col("response_iid"),
-            response_time=pl.col("ts"),
-            duration_ms=(pl.col("ts_ms_resp") - pl.col("ts_ms")).cast(pl.Float64),
-            output_size=pl.col("content_bytes"),
-            result_type=pl.col("result_type"),
-            result_summary=pl.col("result_summary"),
-            error_code=pl.col("error_code"),
-            has_structured_content=pl.col("has_structured_content"),
-            status=pl.col("status"),
-            answered_by=pl.col("response_route"),
+            **_response_columns(),
         ),
     )
+
+
+def _response_columns() -> dict[str, pl.Expr]:
+    """The tool_executions columns a call takes from its response (answered frames)."""
+    return {
+        "interaction_response_id": pl.col("response_iid"),
+        "response_time": pl.col("ts"),
+        "duration_ms": (pl.col("ts_ms_resp") - pl.col("ts_ms")).cast(pl.Float64),
+        "output_size": pl.col("content_bytes"),
+        "result_type": pl.col("result_type"),
+        "result_summary": pl.col("result_summary"),
+        "error_code": pl.col("error_code"),
+        "has_structured_content": pl.col("has_structured_content"),
+        "status": pl.col("status"),
+        "answered_by": pl.col("response_route"),
+    }
 
 
 def _stage_responses(answered: pl.DataFrame, staging: Staging) -> None:
@@ -726,19 +733,7 @@ def _stage_responses(answered: pl.DataFrame, staging: Staging) -> None:
     calls = answered.filter(pl.col("is_tool_call") & pl.col("staged"))
     staging.append(
         "execution_responses",
-        calls.select(
-            interaction_request_id=pl.col("request_iid"),
-            interaction_response_id=pl.col("response_iid"),
-            response_time=pl.col("ts"),
-            duration_ms=(pl.col("ts_ms_resp") - pl.col("ts_ms")).cast(pl.Float64),
-            output_size=pl.col("content_bytes"),
-            result_type=pl.col("result_type"),
-            result_summary=pl.col("result_summary"),
-            error_code=pl.col("error_code"),
-            has_structured_content=pl.col("has_structured_content"),
-            status=pl.col("status"),
-            answered_by=pl.col("response_route"),
-        ),
+        calls.select(interaction_request_id=pl.col("request_iid"), **_response_columns()),
     )
     staging.append(
         "request_responses",

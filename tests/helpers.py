@@ -8,9 +8,21 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck
+
 from pipeline.config import EtlConfig
 from pipeline.demo import generate_demo
 from pipeline.run import RunSummary, run
+
+# Health checks the hostile-log property tests switch off: each example builds a real
+# SQLite log in a per-test temporary folder and runs the ETL on it (slow by design), and
+# the strategies draw megabyte strings and 5000-deep nesting on purpose.
+HOSTILE_INPUT_CHECKS = [
+    HealthCheck.function_scoped_fixture,
+    HealthCheck.too_slow,
+    HealthCheck.large_base_example,
+    HealthCheck.data_too_large,
+]
 
 REPO = Path(__file__).resolve().parent.parent
 PRODUCER_SCHEMA = (REPO / "queries" / "producer_schema.sql").read_text(encoding="utf-8")

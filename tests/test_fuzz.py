@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import etl, new_live_source, shift_ts
+from tests.helpers import HOSTILE_INPUT_CHECKS, etl, new_live_source, shift_ts
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -193,12 +193,7 @@ UNION SELECT source_id FROM etl_rejects WHERE source_table = 'interactions'
 @settings(
     max_examples=40,
     deadline=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.large_base_example,
-        HealthCheck.data_too_large,
-    ],
+    suppress_health_check=HOSTILE_INPUT_CHECKS,
 )
 @given(rows=rows_strategy, events=events_strategy)
 def test_every_row_lands_in_a_table_or_in_rejects(

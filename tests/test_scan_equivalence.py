@@ -14,13 +14,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from pipeline.queries import sql
 from pipeline.source import SourceInfo, connect_source
-from tests.helpers import make_demo
+from tests.helpers import HOSTILE_INPUT_CHECKS, make_demo
 from tests.test_fuzz import contents as fuzz_contents
 from tests.test_real_messages import MESSAGES, build_source
 
@@ -215,12 +215,7 @@ def test_demo_logs(tmp_path: Path, calls: int, seed: int, consistent: bool) -> N
 @settings(
     max_examples=40,
     deadline=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.large_base_example,
-        HealthCheck.data_too_large,
-    ],
+    suppress_health_check=HOSTILE_INPUT_CHECKS,
 )
 @given(bodies=st.lists(fuzz_contents, min_size=1, max_size=30))
 def test_generated_documents(

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 
 from pipeline.cli import main
 from tests import test_fuzz as fuzz
-from tests.helpers import copy_until, etl, make_demo, new_live_source
+from tests.helpers import HOSTILE_INPUT_CHECKS, copy_until, etl, make_demo, new_live_source
 
 CALL = '{"jsonrpc":"2.0","id":%s,"method":"tools/call","params":{"name":"ex","arguments":{}}}'
 
@@ -281,12 +281,7 @@ def test_passes_on_the_real_messages(tmp_path: Path) -> None:
 @settings(
     max_examples=8,
     deadline=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.large_base_example,
-        HealthCheck.data_too_large,
-    ],
+    suppress_health_check=HOSTILE_INPUT_CHECKS,
 )
 @given(rows=fuzz.rows_strategy, events=fuzz.events_strategy)
 def test_passes_on_hostile_logs(

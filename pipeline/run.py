@@ -216,12 +216,24 @@ def run(config: EtlConfig) -> RunSummary:
         try:
             staging.attach(src.conn)
             bounds = read_bounds(src.conn, info, config.busy_timeout_ms)
-            client_map = _process_events(src, staging, bounds, events_wm, client_map, summary)
             settled = settled_prev
-            if info.has_interactions:
-                settled = _process_interactions(
-                    src, staging, open_reqs, config, bounds, settled_prev, client_map, summary
-                )
+            # Without interactions the reader has no batches (interactions_max_id is 0).
+            reader = BatchReader(src, config, bounds, settled_prev)
+            try:
+                client_map = _process_events(src, staging, bounds, events_wm, client_map, summary)
+                if info.has_interactions:
+                    settled = _process_interactions(
+                        reader,
+                        staging,
+                        open_reqs,
+                        config,
+                        bounds,
+                        settled_prev,
+                        client_map,
+                        summary,
+                    )
+            finally:
+                reader.close()
             summary.settled_interaction_id = settled
             closed = _closed_sessions(src)
             staging.detach()  # waits for the staging writer; raises its first error
@@ -456,8 +468,60 @@ def _shift(ts: str, ms: int) -> str:
     return moved.strftime(TS_PY_FORMAT)[:-3]
 
 
+class BatchReader:
+    """Reads the interactions after the settled watermark batch by batch, ahead of use.
+
+    Reading overlaps the transform: DuckDB scans in C++ without holding the GIL. One
+    thread reads batches of interactions, one after another; a second reads each
+    batch's context events as soon as the batch is there, while the first goes on with
+    the next batch. At most two batches are in memory at once. The first batch is read
+    from the moment the reader opens, while the main thread reads the events (0.5 s of
+    the 1M full run that nothing overlapped before).
+    """
+
+    def __init__(self, src: SourceReader, config: EtlConfig, bounds: SourceBounds, lo: int):
+        self._config, self._bounds = config, bounds
+        self._ranges = [
+            (start, min(start + config.batch_rows, bounds.interactions_max_id))
+            for start in range(lo, bounds.interactions_max_id, config.batch_rows)
+        ]
+        self._reader = src.cursor()
+        self._context_reader = src.cursor()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan")
+        self._context_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="context")
+        self._ahead = [self._pool.submit(self._read, *r) for r in self._ranges[:1]]
+
+    def _read(self, lo: int, hi: int) -> tuple[pl.DataFrame, Future[pl.DataFrame]]:
+        batch = self._reader.interactions(lo, hi)
+        context = self._context_pool.submit(
+            _context_events, self._context_reader, batch, self._config, self._bounds
+        )
+        return batch, context
+
+    def batches(self, summary: RunSummary) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+        """Each batch with its context events, in id order (time waited counts as scan)."""
+        for i in range(len(self._ranges)):
+            with summary.timed("scan"):
+                batch, context_read = self._ahead.pop().result()
+            if i + 1 < len(self._ranges):
+                self._ahead.append(self._pool.submit(self._read, *self._ranges[i + 1]))
+            with summary.timed("scan"):
+                context = context_read.result()
+            # Handed over without a reference left here, so that the consumer's del
+            # frees the batch before the heap is trimmed.
+            handed = [(batch, context)]
+            del batch, context, context_read
+            yield handed.pop()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._context_pool.shutdown(wait=True, cancel_futures=True)
+        self._reader.conn.close()
+        self._context_reader.conn.close()
+
+
 def _process_interactions(
-    src: SourceReader,
+    reader: BatchReader,
     staging: Staging,
     open_reqs: pl.DataFrame,
     config: EtlConfig,
@@ -483,60 +547,29 @@ def _process_interactions(
             - config.settle_ms
         )
     settled = settled_prev
-    ranges = [
-        (lo, min(lo + config.batch_rows, bounds.interactions_max_id))
-        for lo in range(settled_prev, bounds.interactions_max_id, config.batch_rows)
-    ]
-    # Reading overlaps the transform: DuckDB scans in C++ without holding the GIL. One
-    # thread reads batches of interactions, one after another; a second reads each
-    # batch's context events as soon as the batch is there, while the first goes on
-    # with the next batch. At most two batches are in memory at once.
-    reader = src.cursor()
-    context_reader = src.cursor()
-
-    def read(lo: int, hi: int) -> tuple[pl.DataFrame, Future[pl.DataFrame]]:
-        batch = reader.interactions(lo, hi)
-        return batch, context_pool.submit(_context_events, context_reader, batch, config, bounds)
-
-    try:
-        with (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan") as pool,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="context") as context_pool,
-        ):
-            ahead = [pool.submit(read, lo, hi) for lo, hi in ranges[:1]]
-            for i in range(len(ranges)):
-                with summary.timed("scan"):
-                    batch, context_read = ahead.pop().result()
-                if i + 1 < len(ranges):
-                    ahead.append(pool.submit(read, *ranges[i + 1]))
-                with summary.timed("scan"):
-                    context = context_read.result()
-                if batch.is_empty():
-                    continue
-                summary.interactions_read += batch.height
-                with summary.timed("decode"):
-                    rows = classify(batch.lazy()).collect()
-                    rej = rejects(
-                        rows.lazy(), "interactions", "interaction_id", "excerpt"
-                    ).collect()
-                staging.append("rejects", rej)
-                for reason, count in rej.group_by("reason").len().iter_rows():
-                    summary.rejects[reason] = summary.rejects.get(reason, 0) + count
-                good = rows.filter(pl.col("reject_reason").is_null())
-                if settle_ms is not None:
-                    ripe = good.filter(pl.col("ts_ms") <= settle_ms)["interaction_id"].max()
-                    if isinstance(ripe, int):
-                        settled = max(settled, ripe)
-                with summary.timed("transform"):
-                    open_reqs = _process_batch(
-                        good, context, client_map, open_reqs, staging, config, summary
-                    )
-                del batch, context, rows, rej, good
-                # Without this the process grew by about 7 MB a batch (pipeline/memory.py).
-                release_free_heap()
-    finally:
-        reader.conn.close()
-        context_reader.conn.close()
+    for batch, context in reader.batches(summary):
+        if batch.is_empty():
+            continue
+        summary.interactions_read += batch.height
+        with summary.timed("decode"):
+            rows = classify(batch.lazy()).collect()
+            rej = rejects(rows.lazy(), "interactions", "interaction_id", "excerpt").collect()
+        del batch
+        staging.append("rejects", rej)
+        for reason, count in rej.group_by("reason").len().iter_rows():
+            summary.rejects[reason] = summary.rejects.get(reason, 0) + count
+        good = rows.filter(pl.col("reject_reason").is_null())
+        if settle_ms is not None:
+            ripe = good.filter(pl.col("ts_ms") <= settle_ms)["interaction_id"].max()
+            if isinstance(ripe, int):
+                settled = max(settled, ripe)
+        with summary.timed("transform"):
+            open_reqs = _process_batch(
+                good, context, client_map, open_reqs, staging, config, summary
+            )
+        del context, rows, rej, good
+        # Without this the process grew by about 7 MB a batch (pipeline/memory.py).
+        release_free_heap()
     _stage_executions(open_reqs.filter(pl.col("is_tool_call") & ~pl.col("staged")), staging)
     return settled
 

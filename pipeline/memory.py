@@ -4,7 +4,7 @@ Each batch allocates and frees a few hundred MB in C: DuckDB's scan results, SQL
 pages, Python's objects, from four threads. glibc keeps freed memory in its arenas and
 returns it to the OS only from the top of each heap, so the free holes piled up: the
 process grew by about 7 MB a batch (peak RSS 820 MB at 1M interactions, 1,427 MB at 5M).
-With malloc_trim(0) after every batch the peaks are 650 MB and 1,010 MB; a call takes
+With malloc_trim(0) after every batch the peaks are 626 MB and 1,007 MB; a call takes
 5 to 10 ms. malloc_trim is glibc's; elsewhere this does nothing (other C libraries
 return memory their own way).
 """

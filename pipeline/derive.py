@@ -14,6 +14,9 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -61,18 +64,79 @@ def mark_after(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def derive(conn: sqlite3.Connection, params: DeriveParams) -> list[str]:
-    """Recompute the derived tables where needed; return the days whose rows changed."""
-    _latency(conn)
+@dataclass(frozen=True)
+class StagedFacts:
+    """What derive reads from tool_executions and etl_requests, read from a full run's
+    staging file instead (read_staged_facts)."""
+
+    latency: dict[str, pl.DataFrame]  # day -> its performance_metrics rows
+    activity: list[tuple[Any, ...]]  # etl_session_activity rows (ACTIVITY_COLUMNS)
+    times: pl.DataFrame | None  # every session's activity times (_activity_times)
+
+
+def read_staged_facts(staging: Path) -> StagedFacts:
+    """A full run's derive inputs, read from its staging file while its load runs.
+
+    After a full load, tool_executions and etl_requests hold exactly the staged rows:
+    the load only copies them, and what it changes afterwards (the status and duration
+    of unanswered calls) is read by none of these. Reading them here, on a thread, takes
+    the three largest reads of derive (3–4 s of the 1M full run) out of the write
+    transaction; SQLite and the Polars work release the GIL, so they overlap the load's
+    inserts and index builds. The same queries run, over views of the staged tables
+    (queries/derive_staged_views.sql); nothing writes the file meanwhile
+    (Staging.finish).
+    """
+    uri = f"{staging.resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect("file::memory:", uri=True, isolation_level=None)
+    try:
+        conn.execute("ATTACH DATABASE ? AS stg", (uri,))
+        conn.execute(_schema_statement("etl_session_activity"))
+        for statement in statements(sql("derive_staged_views")):
+            conn.execute(statement)
+        cursor = conn.execute(
+            f"SELECT {LATENCY_COLUMNS}, request_date FROM tool_executions "  # noqa: S608
+            f"WHERE {LATENCY_FILTER} ORDER BY request_date"
+        )
+        latency: dict[str, pl.DataFrame] = {}
+        for day, rows in groupby(cursor, key=itemgetter(4)):
+            metrics = _latency_metrics([row[:4] for row in rows])
+            if day is not None and metrics is not None:
+                latency[str(day)] = metrics
+        for statement in statements(sql("derive_session_activity")):
+            conn.execute(statement)
+        activity = conn.execute(
+            f"SELECT {', '.join(ACTIVITY_COLUMNS)} FROM etl_session_activity"  # noqa: S608
+        ).fetchall()
+        return StagedFacts(latency, activity, _activity_times(conn, scan_all=False))
+    finally:
+        conn.close()
+
+
+def derive(
+    conn: sqlite3.Connection, params: DeriveParams, staged: StagedFacts | None = None
+) -> list[str]:
+    """Recompute the derived tables where needed; return the days whose rows changed.
+
+    staged: a full run's inputs, read from its staging file (read_staged_facts).
+    """
+    _latency(conn, None if staged is None else staged.latency)
     before = {
         row[0]: (row[1], row[2])
         for row in conn.execute("SELECT session_id, status, disconnect_time FROM client_sessions")
     }
-    sessions = _client_sessions(conn, params)
+    sessions = _client_sessions(conn, params, None if staged is None else staged.activity)
     days = {str(d) for (d,) in conn.execute("SELECT day FROM temp.touched_days") if d}
-    days |= _client_lifecycles(conn, sessions, before, params)
+    days |= _client_lifecycles(
+        conn, sessions, before, params, None if staged is None else staged.times
+    )
     days |= _repl_lifecycles(conn)
     return sorted(days)
+
+
+def _schema_statement(table: str) -> str:
+    """The CREATE TABLE statement of one of our tables, from queries/schema.sql."""
+    head = f"CREATE TABLE IF NOT EXISTS {table} ("
+    return next(s for s in statements(sql("schema")) if s.startswith(head))
 
 
 def _insert(
@@ -84,11 +148,16 @@ def _insert(
     conn.executemany(statement, rows)
 
 
-def _latency(conn: sqlite3.Connection) -> None:
+# The answered calls whose durations make the latency metrics.
+LATENCY_COLUMNS = "tool_name, request_time, duration_ms, status"
+LATENCY_FILTER = "status IN ('success', 'error') AND duration_ms IS NOT NULL"
+
+
+def _latency(conn: sqlite3.Connection, staged: Mapping[str, pl.DataFrame] | None) -> None:
     """performance_metrics tool_execution rows of every touched day, from scratch.
 
     Day by day: buckets never cross a day, and memory stays that of the busiest day
-    whatever the size of the log.
+    whatever the size of the log. staged: each day's rows, already computed.
     """
     conn.execute(
         "DELETE FROM performance_metrics WHERE metric_type = 'tool_execution' "
@@ -96,26 +165,35 @@ def _latency(conn: sqlite3.Connection) -> None:
     )
     days = [d for (d,) in conn.execute("SELECT day FROM temp.dirty_days ORDER BY day")]
     for day in days:
-        rows = conn.execute(
-            "SELECT tool_name, request_time, duration_ms, status FROM tool_executions "
-            "WHERE request_date = ? AND status IN ('success', 'error') "
-            "AND duration_ms IS NOT NULL",
-            (day,),
-        ).fetchall()
-        if not rows:
-            continue
-        executions = pl.DataFrame(
-            rows,
-            schema={
-                "tool_name": pl.String,
-                "request_time": pl.String,
-                "duration_ms": pl.Float64,
-                "status": pl.String,
-            },
-            orient="row",
-        )
-        metrics = latency_metrics(executions)
-        _insert(conn, "performance_metrics", METRIC_COLUMNS, metrics.iter_rows())
+        if staged is not None:
+            metrics = staged.get(day)
+        else:
+            metrics = _latency_metrics(
+                conn.execute(
+                    f"SELECT {LATENCY_COLUMNS} FROM tool_executions "  # noqa: S608
+                    f"WHERE request_date = ? AND {LATENCY_FILTER}",
+                    (day,),
+                ).fetchall()
+            )
+        if metrics is not None:
+            _insert(conn, "performance_metrics", METRIC_COLUMNS, metrics.iter_rows())
+
+
+def _latency_metrics(rows: list[Any]) -> pl.DataFrame | None:
+    """The metric rows of one day's answered calls (LATENCY_COLUMNS), None for none."""
+    if not rows:
+        return None
+    executions = pl.DataFrame(
+        rows,
+        schema={
+            "tool_name": pl.String,
+            "request_time": pl.String,
+            "duration_ms": pl.Float64,
+            "status": pl.String,
+        },
+        orient="row",
+    )
+    return latency_metrics(executions)
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -123,15 +201,38 @@ def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _client_sessions(conn: sqlite3.Connection, params: DeriveParams) -> list[dict[str, Any]]:
-    """Rebuild client_sessions (one row per client session; small) from the facts."""
-    for statement in statements(sql("derive_session_activity")):
-        conn.execute(statement)
+ACTIVITY_COLUMNS = (
+    "session_id",
+    "requests",
+    "errors",
+    "bytes_in",
+    "bytes_out",
+    "first_activity",
+    "last_activity",
+    "top_repl",
+)
+
+
+def _client_sessions(
+    conn: sqlite3.Connection, params: DeriveParams, staged: list[tuple[Any, ...]] | None
+) -> list[dict[str, Any]]:
+    """Rebuild client_sessions (one row per client session; small) from the facts.
+
+    staged: the etl_session_activity rows of the dirty sessions, already computed.
+    """
+    if staged is None:
+        for statement in statements(sql("derive_session_activity")):
+            conn.execute(statement)
+    else:
+        conn.execute(
+            "DELETE FROM etl_session_activity "
+            "WHERE session_id IN (SELECT session_id FROM temp.dirty_sessions)"
+        )
+        _insert(conn, "etl_session_activity", ACTIVITY_COLUMNS, staged)
     activity = {
         row[0]: Activity(*row[1:])
         for row in conn.execute(
-            "SELECT session_id, requests, errors, bytes_in, bytes_out, first_activity, "
-            "last_activity, top_repl FROM etl_session_activity"
+            f"SELECT {', '.join(ACTIVITY_COLUMNS)} FROM etl_session_activity"  # noqa: S608
         )
     }
     facts = SessionFacts(
@@ -208,12 +309,13 @@ def _client_lifecycles(
     sessions: list[dict[str, Any]],
     before: Mapping[str, tuple[Any, ...]],
     params: DeriveParams,
+    staged_times: pl.DataFrame | None,
 ) -> set[str]:
     """Recompute the lifecycle of every client session whose facts changed this run.
 
     A session is redone when its requests changed (dirty), its ending changed (idle
     timeout, explicit close: `before` holds the previous status and disconnect time),
-    or it is new.
+    or it is new. staged_times: the activity times of every session, already read.
     """
     dirty = {sid for (sid,) in conn.execute("SELECT session_id FROM temp.dirty_sessions")}
     redo = [
@@ -233,7 +335,12 @@ def _client_lifecycles(
         "INSERT INTO temp.redo_sessions (session_id, start) VALUES (?, ?)",
         [(s["session_id"], lifecycle_start(s, initialized_at.get(s["session_id"]))) for s in redo],
     )
-    activity = _session_gaps(conn, params.idle_timeout_ms, scan_all=len(redo) * 2 >= len(sessions))
+    times = (
+        _activity_times(conn, scan_all=len(redo) * 2 >= len(sessions))
+        if staged_times is None
+        else staged_times
+    )
+    activity = _session_gaps(conn, times, params.idle_timeout_ms)
     new = {
         s["session_id"]: client_lifecycle(
             s, initialized_at.get(s["session_id"]), activity, params.idle_timeout_ms
@@ -257,33 +364,29 @@ def _client_lifecycles(
 FETCH_ROWS = 100_000
 
 
-def _session_gaps(
-    conn: sqlite3.Connection, idle_ms: int, *, scan_all: bool
-) -> dict[str, tuple[str | None, list[tuple[str, str]]]]:
-    """For each session in temp.redo_sessions: its first activity at or after its start,
-    and every idle gap longer than idle_ms between two consecutive activity times
-    (request or response times of its calls and other requests), as (before, after).
+def _activity_times(conn: sqlite3.Connection, *, scan_all: bool) -> pl.DataFrame | None:
+    """Every activity time (request or response time of a call or other request) of the
+    sessions in temp.redo_sessions, as (tbl, key, session_id, t, resp); None for none.
 
-    SQLite's window function took 5 s over the 1M-row log's million activity times;
-    Polars sorts and compares them in a fraction of a second. The rows are read in
-    table order when most sessions are redone (a full run): through the session index
-    SQLite would look every response time up row by row. Only numbers are kept (the
-    session as an enum, times in ms, where each time is): the texts of the few times
-    that bound a gap are read back at the end, so memory stays small on long logs.
+    Only numbers are kept (the session as an enum of those sessions, times in ms, where
+    each time is: GAP_TABLES[tbl] row `key`, its response time if resp), so memory stays
+    small on long logs. The rows are read in table order when most sessions are redone
+    (a full run): through the session index SQLite would look every response time up
+    row by row.
     """
-    starts = dict(conn.execute("SELECT session_id, start FROM temp.redo_sessions").fetchall())
-    if not starts:
-        return {}
-    sessions = pl.Enum(sorted(starts))
+    names = [s for (s,) in conn.execute("SELECT session_id FROM temp.redo_sessions")]
+    if not names:
+        return None
+    sessions = pl.Enum(sorted(names))
     hint = " NOT INDEXED" if scan_all else ""
     query = " UNION ALL ".join(
-        f"SELECT {i}, rowid, session_id, request_time, response_time FROM {table}{hint} "  # noqa: S608
+        f"SELECT {i}, {key}, session_id, request_time, response_time FROM {table}{hint} "  # noqa: S608
         "WHERE session_id IN (SELECT session_id FROM temp.redo_sessions)"
-        for i, table in enumerate(GAP_TABLES)
+        for i, (table, key) in enumerate(GAP_TABLES)
     )
     schema = {
         "tbl": pl.Int8,
-        "rid": pl.Int64,
+        "key": pl.Int64,
         "session_id": pl.String,
         "request_time": pl.String,
         "response_time": pl.String,
@@ -293,7 +396,7 @@ def _session_gaps(
     while rows := cursor.fetchmany(FETCH_ROWS):
         frame = pl.DataFrame(rows, schema=schema, orient="row").select(
             "tbl",
-            "rid",
+            "key",
             pl.col("session_id").cast(sessions),
             ts_ms("request_time"),
             ts_ms("response_time"),
@@ -302,56 +405,80 @@ def _session_gaps(
             pl.concat(
                 [
                     frame.select(
-                        "tbl", "rid", "session_id", t=pl.col("request_time"), resp=pl.lit(False)
+                        "tbl", "key", "session_id", t=pl.col("request_time"), resp=pl.lit(False)
                     ),
                     frame.select(
-                        "tbl", "rid", "session_id", t=pl.col("response_time"), resp=pl.lit(True)
+                        "tbl", "key", "session_id", t=pl.col("response_time"), resp=pl.lit(True)
                     ).drop_nulls("t"),
                 ]
             )
         )
-    if not chunks:
+    return pl.concat(chunks) if chunks else None
+
+
+def _session_gaps(
+    conn: sqlite3.Connection, times: pl.DataFrame | None, idle_ms: int
+) -> dict[str, tuple[str | None, list[tuple[str, str]]]]:
+    """For each session in temp.redo_sessions: its first activity at or after its start,
+    and every idle gap longer than idle_ms between two consecutive activity times, as
+    (before, after). times: from _activity_times, of these sessions or more.
+
+    SQLite's window function took 5 s over the 1M-row log's million activity times;
+    Polars sorts and compares them in a fraction of a second. The texts of the few times
+    that bound a gap are read back at the end.
+    """
+    starts = dict(conn.execute("SELECT session_id, start FROM temp.redo_sessions").fetchall())
+    if not starts or times is None:
         return {}
+    sessions = times.schema["session_id"]
+    if not isinstance(sessions, pl.Enum):
+        msg = f"activity times need the session as an Enum, not {sessions}"
+        raise TypeError(msg)
+    known = set(sessions.categories.to_list())
     start_ms = pl.DataFrame(
-        {"session_id": list(starts), "start": list(starts.values())},
+        {
+            "session_id": [s for s in starts if s in known],
+            "start": [t for s, t in starts.items() if s in known],
+        },
         schema={"session_id": sessions, "start": pl.String},
     ).select("session_id", start=ts_ms("start"))
     found = (
-        pl.concat(chunks)
-        .join(start_ms, on="session_id")
+        times.join(start_ms, on="session_id")
         .filter(pl.col("t") >= pl.col("start"))
         .sort("session_id", "t")
         .with_columns(
             before=pl.col("t").shift(1).over("session_id"),
             before_tbl=pl.col("tbl").shift(1).over("session_id"),
-            before_rid=pl.col("rid").shift(1).over("session_id"),
+            before_key=pl.col("key").shift(1).over("session_id"),
             before_resp=pl.col("resp").shift(1).over("session_id"),
         )
         .filter(pl.col("before").is_null() | ((pl.col("t") - pl.col("before")) > idle_ms))
     )
     activity: dict[str, tuple[str | None, list[tuple[str, str]]]] = {}
-    for sid, tbl, rid, resp, b_tbl, b_rid, b_resp in found.select(
-        "session_id", "tbl", "rid", "resp", "before_tbl", "before_rid", "before_resp"
+    for sid, tbl, key, resp, b_tbl, b_key, b_resp in found.select(
+        "session_id", "tbl", "key", "resp", "before_tbl", "before_key", "before_resp"
     ).iter_rows():
-        after = _time_text(conn, tbl, rid, resp)
+        after = _time_text(conn, tbl, key, resp)
         _, gaps = activity.setdefault(sid, (None, []))
-        if b_rid is None:
+        if b_key is None:
             activity[sid] = (after, gaps)  # the first activity
         else:
-            gaps.append((_time_text(conn, b_tbl, b_rid, b_resp), after))
+            gaps.append((_time_text(conn, b_tbl, b_key, b_resp), after))
     return activity
 
 
-# The tables whose rows are a session's activity, in _session_gaps' `tbl` order.
-GAP_TABLES = ("tool_executions", "etl_requests")
+# The tables whose rows are a session's activity, in _activity_times' `tbl` order, with
+# the source row that names a row in each (the same in the staged rows).
+GAP_TABLES = (("tool_executions", "interaction_request_id"), ("etl_requests", "interaction_id"))
 
 
-def _time_text(conn: sqlite3.Connection, tbl: int, rid: int, resp: bool) -> str:
+def _time_text(conn: sqlite3.Connection, tbl: int, key: int, resp: bool) -> str:
     """The stored text of one activity time (request or response time of a row)."""
     column = "response_time" if resp else "request_time"
+    table, key_column = GAP_TABLES[tbl]
     # Table and column names are our constants.
-    query = f"SELECT {column} FROM {GAP_TABLES[tbl]} WHERE rowid = ?"  # noqa: S608
-    return str(conn.execute(query, (rid,)).fetchone()[0])
+    query = f"SELECT {column} FROM {table} WHERE {key_column} = ?"  # noqa: S608
+    return str(conn.execute(query, (key,)).fetchone()[0])
 
 
 def _repl_lifecycles(conn: sqlite3.Connection) -> set[str]:

@@ -137,7 +137,7 @@ STAGED: dict[str, tuple[str, ...]] = {
 # Appends queued for the staging writer before append() waits (a batch makes about ten).
 MAX_QUEUED_APPENDS = 12
 
-# The request row each big staged table is read by (write_transaction indexes them).
+# The request row each big staged table is read by (Staging.finish indexes them).
 STAGED_KEYS = {
     "executions": "interaction_request_id",
     "requests": "interaction_id",
@@ -275,12 +275,29 @@ class Staging:
         self.counts[table] += frame.height
         self.seconds += time.perf_counter() - started
 
-    def create_missing(self, conn: sqlite3.Connection, schema: str) -> None:
-        """With Python's SQLite, after detach(): the tables no batch wrote, empty."""
-        for table, columns in STAGED.items():
-            if table not in self._created:
-                # Names from our own constant, never from data.
-                conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{table} ({', '.join(columns)})")
+    def finish(self) -> None:
+        """With Python's SQLite, after detach(): create the tables no batch wrote (empty)
+        and index the staged rows by their request row.
+
+        The load reads staged calls in request order and joins on the request row: an
+        index each makes that a walk instead of a sort of the wide rows (a third of the
+        time of the full load at 1M interactions). Done here, before the write
+        transaction, so that nothing writes this file while the run reads it from two
+        connections (derive.read_staged_facts).
+        """
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                for table, columns in STAGED.items():
+                    if table not in self._created:
+                        # Names from our own constant, never from data.
+                        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})")
+                for table, column in STAGED_KEYS.items():
+                    conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_key ON {table} ({column})")
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise _staging_error(self.path.parent, exc) from exc
 
     def abandon(self) -> None:
         """Stop writing without raising (a run that is failing already has its error)."""
@@ -476,15 +493,10 @@ def read_metadata(conn: sqlite3.Connection, busy_timeout_ms: int = 5_000) -> dic
 def write_transaction(
     conn: sqlite3.Connection, staging: Staging, busy_timeout_ms: int
 ) -> Iterator[sqlite3.Connection]:
-    """The run's one write transaction on the target, with the staged rows attached."""
+    """The run's one write transaction on the target, with the staged rows attached
+    (after Staging.finish())."""
     try:
         conn.execute("ATTACH DATABASE ? AS stg", (str(staging.path),))
-        staging.create_missing(conn, "stg")
-        # The staged rows are read in request order and joined on the request row: an
-        # index each makes that a walk instead of a sort of the wide rows (a third of the
-        # time of the full load at 1M interactions).
-        for table, column in STAGED_KEYS.items():
-            conn.execute(f"CREATE INDEX IF NOT EXISTS stg.{table}_key ON {table} ({column})")
         lock_step(conn, "BEGIN IMMEDIATE", busy_timeout_ms)
     except sqlite3.Error as exc:
         msg = f"cannot lock the target for writing: {exc}"

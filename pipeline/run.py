@@ -22,7 +22,14 @@ import polars as pl
 
 from pipeline.busy import is_busy
 from pipeline.config import EtlConfig
-from pipeline.derive import DeriveParams, derive, mark_after, mark_before
+from pipeline.derive import (
+    DeriveParams,
+    StagedFacts,
+    derive,
+    mark_after,
+    mark_before,
+    read_staged_facts,
+)
 from pipeline.errors import TargetError
 from pipeline.load import (
     SCHEMA_VERSION,
@@ -72,7 +79,8 @@ class RunSummary:
     # Wall seconds per stage: scan (DuckDB reads of the source), decode, transform
     # (attribute, pair, outcomes), stage (writes to the staging file), apply (the write
     # transaction's load steps), derive (metrics, sessions, lifecycles); write_lock is
-    # the whole write transaction, apply and derive included, from lock to commit.
+    # the whole write transaction, apply and derive included, from lock to commit;
+    # derive_read (full runs) reads derive's inputs from the staging file meanwhile.
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -240,22 +248,28 @@ def run(config: EtlConfig) -> RunSummary:
         finally:
             staging.abandon()
             src.conn.close()
+        staging.finish()
         plan = Plan(meta, full, redaction, settled_prev, events_wm, settled, bounds, closed)
-        target = open_target(config.target, config.busy_timeout_ms)
-        try:
-            # A transient lock error inside the transaction (a busy WAL index on a live
-            # log) rolls it back whole; it is then simply run again, until --busy-timeout.
-            deadline = time.monotonic() + config.busy_timeout_ms / 1000
-            while True:
-                try:
-                    _commit(target, staging, config, summary, clock, plan)
-                    break
-                except TargetError as exc:
-                    cause = exc.__cause__
-                    if cause is None or not is_busy(cause) or time.monotonic() >= deadline:
-                        raise
-        finally:
-            target.close()
+        # A full run's derive reads its inputs from the staging file, on a thread, while
+        # the load runs (derive.read_staged_facts says why they are the same).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="derive") as pool:
+            staged = pool.submit(_timed_read, staging, summary) if full else None
+            target = open_target(config.target, config.busy_timeout_ms)
+            try:
+                # A transient lock error inside the transaction (a busy WAL index on a
+                # live log) rolls it back whole; it is then simply run again, until
+                # --busy-timeout.
+                deadline = time.monotonic() + config.busy_timeout_ms / 1000
+                while True:
+                    try:
+                        _commit(target, staging, config, summary, clock, plan, staged)
+                        break
+                    except TargetError as exc:
+                        cause = exc.__cause__
+                        if cause is None or not is_busy(cause) or time.monotonic() >= deadline:
+                            raise
+            finally:
+                target.close()
     finally:
         staging.close()
     summary.seconds = time.perf_counter() - started
@@ -278,6 +292,16 @@ class Plan:
     closed: dict[str, str]  # client sessions the producer closed
 
 
+def _timed_read(staging: Staging, summary: RunSummary) -> StagedFacts:
+    # derive_read overlaps the write transaction's apply (RunSummary.timings).
+    with summary.timed("derive_read"):
+        try:
+            return read_staged_facts(staging.path)
+        except sqlite3.Error as exc:
+            msg = f"cannot read the staging file {staging.path}: {exc}; rerun"
+            raise TargetError(msg) from exc
+
+
 def _commit(
     target: sqlite3.Connection,
     staging: Staging,
@@ -285,8 +309,12 @@ def _commit(
     summary: RunSummary,
     clock: RunClock,
     plan: Plan,
+    staged: Future[StagedFacts] | None,
 ) -> None:
-    """The run's one write transaction: load, derive, record the run and the watermarks."""
+    """The run's one write transaction: load, derive, record the run and the watermarks.
+
+    staged: a full run's derive inputs, being read from the staging file.
+    """
     meta, full, redaction, bounds = plan.meta, plan.full, plan.redaction, plan.bounds
     settled_prev, events_wm, settled, closed = (
         plan.settled_prev,
@@ -321,6 +349,7 @@ def _commit(
                     init_window_ms=config.init_window_ms,
                     closed_sessions=closed,
                 ),
+                None if staged is None else staged.result(),
             )
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid4().hex[:8]}"
         etl_day = _write_run_metric(conn, run_id, summary, clock)

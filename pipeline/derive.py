@@ -58,10 +58,10 @@ def mark_before(
         conn.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
 
 
-def mark_after(conn: sqlite3.Connection) -> None:
+def mark_after(conn: sqlite3.Connection, settled_iid: int) -> None:
     """After the staged rows are applied: add what they touch."""
     for statement in statements(sql("derive_mark_after")):
-        conn.execute(statement)
+        conn.execute(statement, {"settled_iid": settled_iid} if "$settled_iid" in statement else {})
 
 
 @dataclass(frozen=True)

@@ -339,7 +339,7 @@ def _commit(
                 pending_timeout_ms=config.pending_timeout_ms,
                 recheck_all=recheck,
             )
-            mark_after(conn)
+            mark_after(conn, settled_prev)
         with summary.timed("derive"):
             days = derive(
                 conn,

@@ -1,7 +1,12 @@
 -- After a run's staged rows are applied and load_finish.sql ran (schema stg attached):
 -- add what the new rows touch to the sets derive_mark_before.sql started.
+-- A full rebuild ($settled_iid = 0) staged every row of tool_executions: its covering
+-- indexes give the same days and sessions as the staged rows, without reading the wide
+-- staged rows (0.4 s of the 1M full run). A constant false WHERE skips a scan.
 INSERT OR IGNORE INTO temp.dirty_days (day)
-SELECT request_date FROM stg.executions;
+SELECT request_date FROM stg.executions WHERE $settled_iid > 0;
+INSERT OR IGNORE INTO temp.dirty_days (day)
+SELECT DISTINCT request_date FROM tool_executions WHERE $settled_iid = 0;
 INSERT OR IGNORE INTO temp.dirty_days (day)
 SELECT t.request_date
 FROM stg.execution_responses AS u
@@ -11,7 +16,9 @@ SELECT t.request_date
 FROM stg.execution_cancels AS c
 JOIN tool_executions AS t ON t.interaction_request_id = c.interaction_request_id;
 INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
-SELECT session_id FROM stg.executions;
+SELECT session_id FROM stg.executions WHERE $settled_iid > 0;
+INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
+SELECT DISTINCT session_id FROM tool_executions WHERE $settled_iid = 0;
 INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
 SELECT session_id FROM stg.requests;
 INSERT OR IGNORE INTO temp.dirty_sessions (session_id)

@@ -14,15 +14,15 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import groupby
-from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
+import pyarrow as pa
 
 from pipeline.load import statements
-from pipeline.queries import sql
+from pipeline.queries import quote_sql_string, sql
+from pipeline.source import duckdb_connect
 from pipeline.transform.decode import ts_ms
 from pipeline.transform.metrics import METRIC_COLUMNS, latency_metrics
 from pipeline.transform.sessions import (
@@ -80,11 +80,16 @@ def read_staged_facts(staging: Path) -> StagedFacts:
     After a full load, tool_executions and etl_requests hold exactly the staged rows:
     the load only copies them, and what it changes afterwards (the status and duration
     of unanswered calls) is read by none of these. Reading them here, on a thread, takes
-    the three largest reads of derive (3–4 s of the 1M full run) out of the write
-    transaction; SQLite and the Polars work release the GIL, so they overlap the load's
-    inserts and index builds. The same queries run, over views of the staged tables
-    (queries/derive_staged_views.sql); nothing writes the file meanwhile
-    (Staging.finish).
+    the three largest reads of derive (4 s of the 1M full run) out of the write
+    transaction, where they ran on the one busy core.
+
+    The session totals run queries/derive_session_activity.sql itself, in Python's
+    SQLite, over views of the staged rows (queries/derive_staged_views.sql). The two
+    large reads go through DuckDB (queries/derive_staged_*.sql), which fills Arrow
+    columns in C++ without the GIL: reading them into Python rows cost 3 s of CPU
+    that the load then had to share its core with. Two copies of SQLite reading one
+    file is safe here (pipeline/run.py says when it is not): nothing writes the file
+    any more (Staging.finish), and no other process opens it.
     """
     uri = f"{staging.resolve().as_uri()}?mode=ro"
     conn = sqlite3.connect("file::memory:", uri=True, isolation_level=None)
@@ -93,23 +98,53 @@ def read_staged_facts(staging: Path) -> StagedFacts:
         conn.execute(_schema_statement("etl_session_activity"))
         for statement in statements(sql("derive_staged_views")):
             conn.execute(statement)
-        cursor = conn.execute(
-            f"SELECT {LATENCY_COLUMNS}, request_date FROM tool_executions "  # noqa: S608
-            f"WHERE {LATENCY_FILTER} ORDER BY request_date"
-        )
-        latency: dict[str, pl.DataFrame] = {}
-        for day, rows in groupby(cursor, key=itemgetter(4)):
-            metrics = _latency_metrics([row[:4] for row in rows])
-            if day is not None and metrics is not None:
-                latency[str(day)] = metrics
         for statement in statements(sql("derive_session_activity")):
             conn.execute(statement)
         activity = conn.execute(
             f"SELECT {', '.join(ACTIVITY_COLUMNS)} FROM etl_session_activity"  # noqa: S608
         ).fetchall()
-        return StagedFacts(latency, activity, _activity_times(conn, scan_all=False))
+        names = [s for (s,) in conn.execute("SELECT session_id FROM temp.redo_sessions")]
     finally:
         conn.close()
+    duck = duckdb_connect()
+    try:
+        duck.execute(
+            f"ATTACH {quote_sql_string(str(staging.resolve()))} AS stg (TYPE sqlite, READ_ONLY)"
+        )
+        latency = _staged_latency(
+            duck.execute(sql("derive_staged_latency")).to_arrow_reader(FETCH_ROWS)
+        )
+        times = None
+        if names:
+            sessions = pl.Enum(sorted(names))
+            reader = duck.execute(sql("derive_staged_times")).to_arrow_reader(FETCH_ROWS)
+            chunks = [_times_frame(_frame(batch), sessions) for batch in reader]
+            times = pl.concat(chunks) if chunks else None
+    finally:
+        duck.close()
+    return StagedFacts(latency, activity, times)
+
+
+def _frame(batch: pa.RecordBatch) -> pl.DataFrame:
+    return cast(pl.DataFrame, pl.from_arrow(batch))
+
+
+def _staged_latency(reader: pa.RecordBatchReader) -> dict[str, pl.DataFrame]:
+    """Each day's metric rows from the answered calls (LATENCY_COLUMNS, request_date),
+    read in day order."""
+    latency: dict[str, pl.DataFrame] = {}
+    day: str | None = None
+    parts: list[pl.DataFrame] = []
+    for batch in reader:
+        for part in _frame(batch).partition_by("request_date", maintain_order=True):
+            if part["request_date"][0] != day:
+                if day is not None:
+                    latency[day] = latency_metrics(pl.concat(parts))
+                day, parts = part["request_date"][0], []
+            parts.append(part.drop("request_date"))
+    if day is not None:
+        latency[day] = latency_metrics(pl.concat(parts))
+    return latency
 
 
 def derive(
@@ -394,26 +429,27 @@ def _activity_times(conn: sqlite3.Connection, *, scan_all: bool) -> pl.DataFrame
     cursor = conn.execute(query)
     chunks = []
     while rows := cursor.fetchmany(FETCH_ROWS):
-        frame = pl.DataFrame(rows, schema=schema, orient="row").select(
-            "tbl",
-            "key",
-            pl.col("session_id").cast(sessions),
-            ts_ms("request_time"),
-            ts_ms("response_time"),
-        )
-        chunks.append(
-            pl.concat(
-                [
-                    frame.select(
-                        "tbl", "key", "session_id", t=pl.col("request_time"), resp=pl.lit(False)
-                    ),
-                    frame.select(
-                        "tbl", "key", "session_id", t=pl.col("response_time"), resp=pl.lit(True)
-                    ).drop_nulls("t"),
-                ]
-            )
-        )
+        chunks.append(_times_frame(pl.DataFrame(rows, schema=schema, orient="row"), sessions))
     return pl.concat(chunks) if chunks else None
+
+
+def _times_frame(rows: pl.DataFrame, sessions: pl.Enum) -> pl.DataFrame:
+    """Rows (tbl, key, session_id, request_time, response_time) as activity times."""
+    frame = rows.select(
+        pl.col("tbl").cast(pl.Int8),
+        pl.col("key").cast(pl.Int64),
+        pl.col("session_id").cast(sessions),
+        ts_ms("request_time"),
+        ts_ms("response_time"),
+    )
+    return pl.concat(
+        [
+            frame.select("tbl", "key", "session_id", t=pl.col("request_time"), resp=pl.lit(False)),
+            frame.select(
+                "tbl", "key", "session_id", t=pl.col("response_time"), resp=pl.lit(True)
+            ).drop_nulls("t"),
+        ]
+    )
 
 
 def _session_gaps(

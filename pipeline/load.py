@@ -187,7 +187,8 @@ class Staging:
         self._duck: duckdb.DuckDBPyConnection | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._pending: deque[Future[None]] = deque()
-        self._created: set[str] = set()
+        self._created: set[str] = set()  # tables written (writer thread)
+        self._queued: set[str] = set()  # tables with a frame queued (caller's thread)
         _remove_abandoned_staging(directory)
         try:
             fd, name = tempfile.mkstemp(prefix=STAGING_PREFIX, suffix=STAGING_SUFFIX, dir=directory)
@@ -236,9 +237,15 @@ class Staging:
             self._pending.popleft().result()
 
     def append(self, table: str, frame: pl.DataFrame) -> None:
-        """Queue a frame for the staging table (written in call order)."""
-        if frame.is_empty():
+        """Queue a frame for the staging table (written in call order).
+
+        An empty frame is written only when it is the table's first: it creates the
+        table with its declared types, which DuckDB needs to read it back
+        (derive.read_staged_facts); a table Staging.finish creates has none.
+        """
+        if frame.is_empty() and table in self._queued:
             return
+        self._queued.add(table)
         if self._writer is None:
             msg = "Staging.append() before attach()"
             raise RuntimeError(msg)

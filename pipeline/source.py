@@ -7,6 +7,7 @@ autoload off, so a run never downloads anything (STYLE.md, pitfalls).
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,22 +124,31 @@ def _require(path: Path, table: str, have: set[str] | None, needed: tuple[str, .
         raise NotKaimonDatabase(msg)
 
 
+def duckdb_connect() -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the sqlite extension loaded from the environment (never
+    downloaded), one thread and capped memory."""
+    conn = duckdb.connect(
+        config={
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            # Each sqlite_query is one stream; a run reads on threads of its own.
+            "threads": 1,
+            "memory_limit": "300MB",
+            # Sorts beyond the limit spill here, not into the working directory.
+            "temp_directory": tempfile.gettempdir(),
+        }
+    )
+    conn.execute(f"LOAD {quote_sql_string(str(extension_path()))}")
+    return conn
+
+
 def connect_source(info: SourceInfo) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the source attached read-only as `src`.
 
     On a live source every read must wait out the producer's brief write locks: use
     read_frame() / read_one(), which retry until the user's busy timeout.
     """
-    conn = duckdb.connect(
-        config={
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-            # Each sqlite_query is one stream; a run reads on two threads of its own.
-            "threads": 1,
-            "memory_limit": "300MB",
-        }
-    )
-    conn.execute(f"LOAD {quote_sql_string(str(extension_path()))}")
+    conn = duckdb_connect()
     # A JSON text as json_extract_string(x, '$') gives it (strings unquoted, anything
     # else as is), without a parse when the string has no escapes (the usual case).
     conn.execute(

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 from uuid import uuid4
 
+import duckdb
 import polars as pl
 
 from pipeline.busy import is_busy
@@ -297,7 +298,7 @@ def _timed_read(staging: Staging, summary: RunSummary) -> StagedFacts:
     with summary.timed("derive_read"):
         try:
             return read_staged_facts(staging.path)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, duckdb.Error) as exc:
             msg = f"cannot read the staging file {staging.path}: {exc}; rerun"
             raise TargetError(msg) from exc
 

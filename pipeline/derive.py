@@ -20,7 +20,7 @@ from typing import Any, cast
 import polars as pl
 import pyarrow as pa
 
-from pipeline.load import statements
+from pipeline.load import run_file, statements
 from pipeline.queries import quote_sql_string, sql
 from pipeline.source import duckdb_connect
 from pipeline.transform.decode import ts_ms
@@ -49,19 +49,16 @@ def mark_before(
     conn: sqlite3.Connection, settled_iid: int, events_wm: int, recheck_all: bool
 ) -> None:
     """Before the rollback: remember what it is about to undo."""
-    for statement in statements(sql("derive_mark_before")):
-        params = {
-            "settled_iid": settled_iid,
-            "events_wm": events_wm,
-            "recheck_all": int(recheck_all),
-        }
-        conn.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
+    run_file(
+        conn,
+        "derive_mark_before",
+        {"settled_iid": settled_iid, "events_wm": events_wm, "recheck_all": int(recheck_all)},
+    )
 
 
 def mark_after(conn: sqlite3.Connection, settled_iid: int) -> None:
     """After the staged rows are applied: add what they touch."""
-    for statement in statements(sql("derive_mark_after")):
-        conn.execute(statement, {"settled_iid": settled_iid} if "$settled_iid" in statement else {})
+    run_file(conn, "derive_mark_after", {"settled_iid": settled_iid})
 
 
 @dataclass(frozen=True)
@@ -96,10 +93,8 @@ def read_staged_facts(staging: Path) -> StagedFacts:
     try:
         conn.execute("ATTACH DATABASE ? AS stg", (uri,))
         conn.execute(_schema_statement("etl_session_activity"))
-        for statement in statements(sql("derive_staged_views")):
-            conn.execute(statement)
-        for statement in statements(sql("derive_session_activity")):
-            conn.execute(statement)
+        run_file(conn, "derive_staged_views")
+        run_file(conn, "derive_session_activity")
         activity = conn.execute(
             f"SELECT {', '.join(ACTIVITY_COLUMNS)} FROM etl_session_activity"  # noqa: S608
         ).fetchall()
@@ -256,8 +251,7 @@ def _client_sessions(
     staged: the etl_session_activity rows of the dirty sessions, already computed.
     """
     if staged is None:
-        for statement in statements(sql("derive_session_activity")):
-            conn.execute(statement)
+        run_file(conn, "derive_session_activity")
     else:
         conn.execute(
             "DELETE FROM etl_session_activity "

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.load import PAGE_SIZE, Staging
 from tests.helpers import copy_until, etl, make_demo, new_live_source, outputs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -133,3 +134,30 @@ def test_an_abandoned_staging_file_is_removed(grown: tuple[Path, Path], tmp_path
     assert not leftover.exists()
     assert not journal.exists()
     assert not orphan.exists()
+
+
+def _page_size(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_files_the_etl_creates_use_its_page_size_and_existing_ones_keep_theirs(
+    grown: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, half = grown
+    live = tmp_path / "live.db"
+    live.write_bytes(half.read_bytes())
+    assert _page_size(live) == 4096  # the producer's (SQLite's default)
+    target = tmp_path / "analytics.db"
+    etl(live, target=target)
+    assert _page_size(target) == PAGE_SIZE
+    etl(live)  # the log as its own target: already has rows, keeps its pages
+    assert _page_size(live) == 4096
+    staging = Staging(tmp_path)
+    try:
+        assert _page_size(staging.path) == PAGE_SIZE
+    finally:
+        staging.close()

@@ -30,8 +30,9 @@ WHERE interaction_id > $settled_iid OR response_interaction_id > $settled_iid;
 INSERT OR IGNORE INTO temp.touched_days (day)
 SELECT substr(timestamp, 1, 10) FROM errors
 WHERE interaction_id > $settled_iid OR event_id > $events_wm;
--- What load_finish.sql recomputes every run: request.error links and open calls' statuses.
--- The open-call filter below must stay the one load_finish.sql's status pass uses.
+-- What load_calls.sql and load_finish.sql recompute every run: open calls' statuses and
+-- request.error links.
+-- The open-call filter below must stay the one load_calls.sql's status pass uses.
 INSERT INTO temp.error_links_before (error_key, link, session_id, day)
 SELECT error_key, interaction_request_id, session_id, substr(timestamp, 1, 10)
 FROM errors

@@ -30,13 +30,6 @@ SET response_interaction_id = u.interaction_response_id,
 FROM stg.request_responses AS u
 WHERE etl_requests.interaction_id = u.interaction_request_id
     AND u.interaction_request_id NOT IN (SELECT interaction_id FROM stg.requests);
-UPDATE tool_executions
-SET interaction_cancel_id = c.interaction_cancel_id,
-    cancel_time = c.cancel_time,
-    cancel_reason = c.cancel_reason
-FROM stg.execution_cancels AS c
-WHERE tool_executions.interaction_request_id = c.interaction_request_id
-    AND tool_executions.interaction_cancel_id IS NULL;
 INSERT INTO errors (
     session_id, timestamp, error_type, error_code, error_category, tool_name, method,
     request_id, message, stack_trace, client_info, input_that_caused_error,

@@ -8,7 +8,7 @@ SET interaction_response_id = NULL, response_time = NULL, duration_ms = NULL,
     has_structured_content = NULL, status = 'pending', answered_by = NULL
 WHERE interaction_response_id > $settled_iid;
 -- A call that loses its cancellation and has no response is pending until
--- load_finish.sql decides again (it only looks at pending calls and new cancellations).
+-- load_calls.sql decides again (it only looks at pending calls and new cancellations).
 UPDATE tool_executions
 SET interaction_cancel_id = NULL, cancel_time = NULL, cancel_reason = NULL,
     status = CASE WHEN interaction_response_id IS NULL THEN 'pending' ELSE status END,

@@ -20,7 +20,7 @@ from typing import Any, cast
 import polars as pl
 import pyarrow as pa
 
-from pipeline.load import run_file, statements
+from pipeline.load import run_file
 from pipeline.queries import quote_sql_string, sql
 from pipeline.source import duckdb_connect
 from pipeline.transform.decode import ts_ms
@@ -80,38 +80,26 @@ def read_staged_facts(staging: Path) -> StagedFacts:
     the three largest reads of derive (4 s of the 1M full run) out of the write
     transaction, where they ran on the one busy core.
 
-    The session totals run queries/derive_session_activity.sql itself, in Python's
-    SQLite, over views of the staged rows (queries/derive_staged_views.sql). The two
-    large reads go through DuckDB (queries/derive_staged_*.sql), which fills Arrow
-    columns in C++ without the GIL: reading them into Python rows cost 3 s of CPU
-    that the load then had to share its core with. Two copies of SQLite reading one
-    file is safe here (pipeline/run.py says when it is not): nothing writes the file
-    any more (Staging.finish), and no other process opens it.
+    All three go through DuckDB (queries/derive_staged_*.sql). The large two fill
+    Arrow columns in C++ without the GIL: reading them into Python rows cost 3 s of
+    CPU that the load then had to share its core with. The session totals are
+    queries/derive_session_activity.sql's, aggregated by hashing instead of SQLite's
+    sort. Two copies of SQLite reading one file is safe here (pipeline/run.py says when
+    it is not): nothing writes the file any more (Staging.finish), and no other process
+    opens it.
     """
-    uri = f"{staging.resolve().as_uri()}?mode=ro"
-    conn = sqlite3.connect("file::memory:", uri=True, isolation_level=None)
-    try:
-        conn.execute("ATTACH DATABASE ? AS stg", (uri,))
-        conn.execute(_schema_statement("etl_session_activity"))
-        run_file(conn, "derive_staged_views")
-        run_file(conn, "derive_session_activity")
-        activity = conn.execute(
-            f"SELECT {', '.join(ACTIVITY_COLUMNS)} FROM etl_session_activity"  # noqa: S608
-        ).fetchall()
-        names = [s for (s,) in conn.execute("SELECT session_id FROM temp.redo_sessions")]
-    finally:
-        conn.close()
     duck = duckdb_connect()
     try:
         duck.execute(
             f"ATTACH {quote_sql_string(str(staging.resolve()))} AS stg (TYPE sqlite, READ_ONLY)"
         )
+        activity = duck.execute(sql("derive_staged_activity")).fetchall()
         latency = _staged_latency(
             duck.execute(sql("derive_staged_latency")).to_arrow_reader(FETCH_ROWS)
         )
         times = None
-        if names:
-            sessions = pl.Enum(sorted(names))
+        if activity:
+            sessions = pl.Enum([row[0] for row in activity])  # every staged session, sorted
             reader = duck.execute(sql("derive_staged_times")).to_arrow_reader(FETCH_ROWS)
             chunks = [_times_frame(_frame(batch), sessions) for batch in reader]
             times = pl.concat(chunks) if chunks else None
@@ -161,12 +149,6 @@ def derive(
     )
     days |= _repl_lifecycles(conn)
     return sorted(days)
-
-
-def _schema_statement(table: str) -> str:
-    """The CREATE TABLE statement of one of our tables, from queries/schema.sql."""
-    head = f"CREATE TABLE IF NOT EXISTS {table} ("
-    return next(s for s in statements(sql("schema")) if s.startswith(head))
 
 
 def _insert(

@@ -445,6 +445,49 @@ def test_staged_reads_of_logs_with_kinds_of_rows_missing(
     assert outputs(staged) == outputs(direct)
 
 
+def test_staged_session_totals_break_ties_and_count_failed_requests_as_the_target_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """queries/derive_staged_activity.sql (DuckDB, a full run's staged rows) and
+    derive_session_activity.sql (SQLite, the target) agree where they could drift: two
+    REPLs that answered a session equally often (the first by name is its top REPL), and
+    a request other than tools/call answered with an error."""
+    call = '{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"ex"}}'
+    answer = '{"jsonrpc":"2.0","id":%d,"result":{"content":[{"type":"text","text":"ok"}]}}'
+    rows = [
+        ("c1", "inbound", call % 1),
+        ("repl-b", "outbound", answer % 1),
+        ("c1", "inbound", call % 2),
+        ("repl-a", "outbound", answer % 2),
+        ("c1", "inbound", '{"jsonrpc":"2.0","id":3,"method":"prompts/list"}'),
+        ("proxy", "outbound", '{"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"no"}}'),
+    ]
+    source = tmp_path / "log.db"
+    new_live_source(source)
+    conn = sqlite3.connect(source)
+    with conn:
+        for i, (session, direction, content) in enumerate(rows):
+            conn.execute(
+                "INSERT INTO interactions (session_id, timestamp, direction, message_type, "
+                "content, content_size) VALUES (?, ?, ?, 'request', ?, ?)",
+                (session, shift_ts("2026-11-20 08:00:00.000", 40 * i), direction, content, 9),
+            )
+    conn.close()
+    staged, direct = tmp_path / "staged.db", tmp_path / "direct.db"
+    etl(source, target=staged)
+    real_derive = pipeline.run.derive
+    monkeypatch.setattr(pipeline.run, "derive", lambda *a, **_: real_derive(*a[:2]))
+    etl(source, target=direct)
+    for db in (staged, direct):
+        conn = sqlite3.connect(db)
+        totals = conn.execute(
+            "SELECT requests, errors, top_repl FROM etl_session_activity WHERE session_id = 'c1'"
+        ).fetchall()
+        conn.close()
+        assert totals == [(3, 1, "repl-a")], db.name
+    assert outputs(staged) == outputs(direct)
+
+
 def _in_row_order(db: Path, table: str) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(db)
     try:

@@ -425,23 +425,11 @@ def test_staged_reads_of_logs_with_kinds_of_rows_missing(
 ) -> None:
     """A staged table no batch wrote rows to still has declared types (DuckDB reads it
     back); the full run's derived tables equal those read from the target."""
-    source = tmp_path / "log.db"
-    new_live_source(source)
-    conn = sqlite3.connect(source)
-    with conn:
-        for i, content in enumerate(messages):
-            direction = "inbound" if '"method"' in content else "outbound"
-            conn.execute(
-                "INSERT INTO interactions (session_id, timestamp, direction, message_type, "
-                "content, content_size) VALUES ('s1', ?, ?, 'request', ?, ?)",
-                (shift_ts("2026-11-20 08:00:00.000", 40 * i), direction, content, len(content)),
-            )
-    conn.close()
-    staged, direct = tmp_path / "staged.db", tmp_path / "direct.db"
-    etl(source, target=staged)
-    real_derive = pipeline.run.derive
-    monkeypatch.setattr(pipeline.run, "derive", lambda *a, **_: real_derive(*a[:2]))
-    etl(source, target=direct)
+    source = _log(
+        tmp_path,
+        [("s1", "inbound" if '"method"' in m else "outbound", m) for m in messages],
+    )
+    staged, direct = _staged_and_direct(source, tmp_path, monkeypatch)
     assert outputs(staged) == outputs(direct)
 
 
@@ -462,22 +450,7 @@ def test_staged_session_totals_break_ties_and_count_failed_requests_as_the_targe
         ("c1", "inbound", '{"jsonrpc":"2.0","id":3,"method":"prompts/list"}'),
         ("proxy", "outbound", '{"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"no"}}'),
     ]
-    source = tmp_path / "log.db"
-    new_live_source(source)
-    conn = sqlite3.connect(source)
-    with conn:
-        for i, (session, direction, content) in enumerate(rows):
-            conn.execute(
-                "INSERT INTO interactions (session_id, timestamp, direction, message_type, "
-                "content, content_size) VALUES (?, ?, ?, 'request', ?, ?)",
-                (session, shift_ts("2026-11-20 08:00:00.000", 40 * i), direction, content, 9),
-            )
-    conn.close()
-    staged, direct = tmp_path / "staged.db", tmp_path / "direct.db"
-    etl(source, target=staged)
-    real_derive = pipeline.run.derive
-    monkeypatch.setattr(pipeline.run, "derive", lambda *a, **_: real_derive(*a[:2]))
-    etl(source, target=direct)
+    staged, direct = _staged_and_direct(_log(tmp_path, rows), tmp_path, monkeypatch)
     for db in (staged, direct):
         conn = sqlite3.connect(db)
         totals = conn.execute(
@@ -486,6 +459,41 @@ def test_staged_session_totals_break_ties_and_count_failed_requests_as_the_targe
         conn.close()
         assert totals == [(3, 1, "repl-a")], db.name
     assert outputs(staged) == outputs(direct)
+
+
+def _log(tmp_path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    """A producer log of interactions (session id, direction, content), 40 ms apart."""
+    source = tmp_path / "log.db"
+    new_live_source(source)
+    conn = sqlite3.connect(source)
+    with conn:
+        for i, (session, direction, content) in enumerate(rows):
+            conn.execute(
+                "INSERT INTO interactions (session_id, timestamp, direction, message_type, "
+                "content, content_size) VALUES (?, ?, ?, 'request', ?, ?)",
+                (
+                    session,
+                    shift_ts("2026-11-20 08:00:00.000", 40 * i),
+                    direction,
+                    content,
+                    len(content),
+                ),
+            )
+    conn.close()
+    return source
+
+
+def _staged_and_direct(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, Path]:
+    """Two full runs of one log: derive's inputs read from the staging file (as a full
+    run does), then read from the loaded target."""
+    staged, direct = tmp_path / "staged.db", tmp_path / "direct.db"
+    etl(source, target=staged)
+    real_derive = pipeline.run.derive
+    monkeypatch.setattr(pipeline.run, "derive", lambda *a, **_: real_derive(*a[:2]))
+    etl(source, target=direct)
+    return staged, direct
 
 
 def _in_row_order(db: Path, table: str) -> list[tuple[Any, ...]]:

@@ -53,9 +53,9 @@ PAGE_SIZE = 16384
 # The unique index of tool_executions on its request row (queries/schema.sql).
 REQUEST_ROW_INDEX = "idx_tool_executions_request_row"
 # Tables whose secondary indexes a full rebuild drops and builds after filling them:
-# one sort per index instead of a B-tree update per row and index. Row by row, the
-# eight indexes of errors cost 2.9 s at 5M interactions (0.4 s at 1M), as the indexes
-# outgrow SQLite's page cache.
+# one sort per index instead of a B-tree update per row and index. The errors insert,
+# updating its eight indexes row by row, took 2.9 s at 5M interactions (0.4 s at 1M):
+# the time per row grows once the indexes outgrow SQLite's page cache.
 REINDEXED_TABLES = ("tool_executions", "etl_requests", "errors")
 
 # Staged tables and their columns, in the order the frames are written.

@@ -59,12 +59,18 @@ def grown(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return source, live
 
 
+@pytest.fixture
+def live(grown: tuple[Path, Path], tmp_path: Path) -> Path:
+    """This test's own copy of the half-grown log, as live.db in its folder."""
+    copy = tmp_path / "live.db"
+    copy.write_bytes(grown[1].read_bytes())
+    return copy
+
+
 def test_full_disk_during_the_write_leaves_the_previous_state(
-    grown: tuple[Path, Path], tmp_path: Path
+    grown: tuple[Path, Path], live: Path, tmp_path: Path
 ) -> None:
-    source, half = grown
-    live = tmp_path / "live.db"
-    live.write_bytes(half.read_bytes())
+    source, _ = grown
     target = tmp_path / "analytics.db"
     etl(live, target=target)
     before = outputs(target)
@@ -91,10 +97,7 @@ def test_full_disk_during_the_write_leaves_the_previous_state(
     assert outputs(target) == outputs(reference)
 
 
-def test_full_disk_while_staging_fails_cleanly(grown: tuple[Path, Path], tmp_path: Path) -> None:
-    _, half = grown
-    live = tmp_path / "live.db"
-    live.write_bytes(half.read_bytes())
+def test_full_disk_while_staging_fails_cleanly(live: Path, tmp_path: Path) -> None:
     target = tmp_path / "analytics.db"
     result = _cli(["etl", str(live), "--target", str(target), "--quiet"], max_file_bytes=8192)
     _assert_one_line_error(result, 1)
@@ -119,10 +122,7 @@ def test_corrupt_source_is_a_bad_input(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.db"]
 
 
-def test_an_abandoned_staging_file_is_removed(grown: tuple[Path, Path], tmp_path: Path) -> None:
-    _, half = grown
-    live = tmp_path / "live.db"
-    live.write_bytes(half.read_bytes())
+def test_an_abandoned_staging_file_is_removed(live: Path, tmp_path: Path) -> None:
     leftover = tmp_path / ".mcp-analytics-killed.staging.db"
     leftover.write_bytes(b"left by a run that was killed")
     # SQLite's journals: one beside the killed run's file, one whose file is gone.
@@ -145,11 +145,8 @@ def _page_size(db: Path) -> int:
 
 
 def test_files_the_etl_creates_use_its_page_size_and_existing_ones_keep_theirs(
-    grown: tuple[Path, Path], tmp_path: Path
+    live: Path, tmp_path: Path
 ) -> None:
-    _, half = grown
-    live = tmp_path / "live.db"
-    live.write_bytes(half.read_bytes())
     assert _page_size(live) == 4096  # the producer's (SQLite's default)
     target = tmp_path / "analytics.db"
     etl(live, target=target)

@@ -241,8 +241,13 @@ class SourceReader:
 
     def interactions(self, lo: int, hi: int) -> pl.DataFrame:
         """Interactions with lo < id <= hi, decoded, in id order."""
-        # DuckDB may return the rows of a parallel plan in any order.
-        return self.frame("source_interactions", {"lo": lo, "hi": hi}).sort("interaction_id")
+        # DuckDB may return the rows of a parallel plan in any order. With one thread
+        # they come in id order, and sorting them anyway copied every column of the
+        # batch (0.19 s of the reader thread per million rows).
+        frame = self.frame("source_interactions", {"lo": lo, "hi": hi})
+        if frame["interaction_id"].is_sorted():
+            return frame
+        return frame.sort("interaction_id")
 
     def cursor(self) -> SourceReader:
         """A reader on its own DuckDB connection (same database), for another thread."""

@@ -102,6 +102,9 @@ BLOCKS = [
     '{"text":"no type"}', '{"type":"text","type":"image","text":"dup"}',
     '{"type":"resource","resource":{"text":"inner"}}',
     '{"type":1e+16,"text":2.50}', '{"type":"te\\u0078t","text":1e+16}',
+    '{"type":"text","text":-0}', '{"type":"text","text":"1e+16"}',
+    '{"type":"text","text":1e400}', '{"type":"text","text":18446744073709551616}',
+    '{"type":"text","text":[1e+16,{"a":2.50,"b":"\\u00e9"}]}', '{"type":"text","text":true}',
 ]  # fmt: skip
 
 

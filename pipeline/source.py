@@ -182,10 +182,17 @@ def read_bounds(
         if info.has_interactions
         else None
     )
-    ev_id, ev_ts = (int(ev[0]), str(ev[1])) if ev and ev[0] is not None else (0, None)
-    it_id, it_ts = (int(it[0]), str(it[1])) if it and it[0] is not None else (0, None)
+    ev_id, ev_ts = _bound(ev)
+    it_id, it_ts = _bound(it)
     newest = max((t for t in (ev_ts, it_ts) if t is not None), default=None)
     return SourceBounds(it_id, ev_id, newest, ev_ts)
+
+
+def _bound(row: tuple[object, ...] | None) -> tuple[int, str | None]:
+    """(highest id, newest valid timestamp) of a bounds row; (0, None) for no rows."""
+    if row is None or row[0] is None:
+        return 0, None
+    return int(str(row[0])), None if row[1] is None else str(row[1])
 
 
 def _locked(info: SourceInfo, busy_timeout_ms: int) -> SourceUnreadable:

@@ -4,10 +4,20 @@
 -- the request row's, which these joins use): the rows they change then update no
 -- index. Measured in full runs: 0.65 s to 0.53 s at 1M interactions, 6.9 s to 5.6 s
 -- at 5M (163k unanswered calls).
+-- An unanswered call it cancels gets the status and duration the status pass below
+-- gives it, here, so that the pass finds them set and does not write the row a second
+-- time (the pass still decides: it recomputes both for every row it reads). In a 5M rebuild the two statements took 1.2 s and 3.1 s, now 3.1 s and 0.6 s;
+-- at 1M 0.18 s and 0.32 s, now 0.32 s and 0.12 s.
 UPDATE tool_executions
 SET interaction_cancel_id = c.interaction_cancel_id,
     cancel_time = c.cancel_time,
-    cancel_reason = c.cancel_reason
+    cancel_reason = c.cancel_reason,
+    status = CASE WHEN interaction_response_id IS NULL THEN 'cancelled' ELSE status END,
+    duration_ms = CASE
+        WHEN interaction_response_id IS NULL
+            THEN CAST(round((julianday(c.cancel_time) - julianday(request_time)) * 86400000.0) AS REAL)
+        ELSE duration_ms
+    END
 FROM stg.execution_cancels AS c
 WHERE tool_executions.interaction_request_id = c.interaction_request_id
     AND tool_executions.interaction_cancel_id IS NULL;

@@ -188,11 +188,11 @@ def read_bounds(
     return SourceBounds(it_id, ev_id, newest, ev_ts)
 
 
-def _bound(row: tuple[object, ...] | None) -> tuple[int, str | None]:
+def _bound(row: tuple[Any, ...] | None) -> tuple[int, str | None]:
     """(highest id, newest valid timestamp) of a bounds row; (0, None) for no rows."""
     if row is None or row[0] is None:
         return 0, None
-    return int(str(row[0])), None if row[1] is None else str(row[1])
+    return int(row[0]), None if row[1] is None else str(row[1])
 
 
 def _locked(info: SourceInfo, busy_timeout_ms: int) -> SourceUnreadable:

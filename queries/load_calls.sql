@@ -2,8 +2,8 @@
 -- An incremental run applies them after load_apply.sql; a full rebuild right after
 -- load_insert.sql, before it builds the secondary indexes of tool_executions (all but
 -- the request and response rows', which these statements use): the rows they change
--- then update no index. Measured in full runs: 0.65 s to 0.53 s at 1M interactions, 6.9 s to 5.6 s
--- at 5M (163k unanswered calls).
+-- then update no index. Measured in full runs: 0.65 s to 0.53 s at 1M interactions,
+-- 6.9 s to 5.6 s at 5M (163k unanswered calls).
 -- An unanswered call it cancels gets the status and duration the status pass below
 -- gives it, here, so that the pass finds them set and does not write the row a second
 -- time (the pass still decides: it recomputes both for every row it reads). In a 5M

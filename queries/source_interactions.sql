@@ -207,7 +207,7 @@ SELECT
     list_transform(blocks, b -> COALESCE(unquoted(b.type), '?')) AS content_types,
     -- The first text block's text. Its leaf is VARCHAR, not JSON: a JSON leaf copied
     -- every text out as JSON (tool output can be 300 KB) only for unquoted() to parse
-    -- it again, 0.5 s of the 1M scan. A VARCHAR leaf writes numbers its own way (see
+    -- it again, 0.4 s of the 1M scan's CPU. A VARCHAR leaf writes numbers its own way (see
     -- above), so a text that is a number is read again from the document as the JSON
     -- version did.
     left(CASE

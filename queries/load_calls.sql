@@ -19,7 +19,20 @@ SET interaction_cancel_id = c.interaction_cancel_id,
             THEN CAST(round((julianday(c.cancel_time) - julianday(request_time)) * 86400000.0) AS REAL)
         ELSE duration_ms
     END
-FROM stg.execution_cancels AS c
+FROM (
+    -- A call cancelled again in a later batch is staged once per batch; the first
+    -- cancellation counts, as in an incremental run, where the later one finds the
+    -- call cancelled already. (UPDATE … FROM applies every match, the last one
+    -- staged winning, so the result depended on the batch size.) SQLite takes the bare
+    -- columns from the row that has the min().
+    SELECT
+        interaction_request_id,
+        min(interaction_cancel_id) AS interaction_cancel_id,
+        cancel_time,
+        cancel_reason
+    FROM stg.execution_cancels
+    GROUP BY interaction_request_id
+) AS c
 WHERE tool_executions.interaction_request_id = c.interaction_request_id
     AND tool_executions.interaction_cancel_id IS NULL;
 -- Statuses that depend on the whole source (SPEC §2): a call with no response is

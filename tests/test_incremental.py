@@ -137,3 +137,43 @@ def test_a_cancellation_rolled_back_and_not_read_again_is_undone(
     ).fetchone()
     conn.close()
     assert (status, cancel, duration) == ("timeout", None, None)
+
+
+def test_a_call_cancelled_twice_keeps_its_first_cancellation_whatever_the_batches(
+    tmp_path: Path,
+) -> None:
+    """Each batch stages the cancellations it matches; a call cancelled again in a later
+    batch must keep the first, as an incremental run does, whatever the batch size."""
+    source = tmp_path / "log.db"
+    new_live_source(source)
+    call = '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"t"}}'
+
+    def cancel(reason: str) -> str:
+        return (
+            '{"jsonrpc":"2.0","method":"notifications/cancelled",'
+            f'"params":{{"requestId":5,"reason":"{reason}"}}}}'
+        )
+
+    rows = [
+        ("2026-11-20 08:00:00.000", call),
+        ("2026-11-20 08:00:01.000", cancel("first")),
+        ("2026-11-20 08:00:02.000", '{"jsonrpc":"2.0","method":"notifications/initialized"}'),
+        ("2026-11-20 08:00:03.000", cancel("second")),
+    ]
+    conn = sqlite3.connect(source)
+    with conn:
+        conn.executemany(
+            "INSERT INTO interactions (session_id, timestamp, direction, message_type, "
+            "content, content_size) VALUES ('s1', ?, 'inbound', 'request', ?, 1)",
+            rows,
+        )
+    conn.close()
+    for batch_rows in (2, 1000):
+        target = tmp_path / f"out-{batch_rows}.db"
+        etl(source, target=target, full=True, batch_rows=batch_rows)
+        conn = sqlite3.connect(target)
+        call_row = conn.execute(
+            "SELECT status, interaction_cancel_id, cancel_reason, duration_ms FROM tool_executions"
+        ).fetchall()
+        conn.close()
+        assert call_row == [("cancelled", 2, "first", 1000.0)], batch_rows

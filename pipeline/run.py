@@ -56,8 +56,7 @@ from pipeline.transform.decode import REJECT_UNPAIRED, classify, rejects, ts_ms
 from pipeline.transform.outcomes import client_info, error_category, response_fields
 from pipeline.transform.pair import pair_responses
 from pipeline.transform.resolve import ANY_ROUTE, PROXY_ROUTE, resolve_routes, resolve_sessions
-
-TS_PY_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+from pipeline.transform.sessions import format_ts, parse_ts
 
 
 @dataclass
@@ -120,7 +119,7 @@ def _write_run_metric(
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime - clock.cpu
     rows = summary.interactions_read + summary.events_read
-    stamp = clock.local_start.strftime(TS_PY_FORMAT)[:-3]
+    stamp = format_ts(clock.local_start)
     conn.execute(
         "INSERT INTO performance_metrics (session_id, timestamp, metric_type, metric_name, "
         "duration_ms, throughput, memory_mb, cpu_percent, rows_read, metric_date) "
@@ -495,12 +494,11 @@ def _open_requests(target: sqlite3.Connection, settled: int, timeout: int) -> pl
 
 def _epoch_ms(ts: str) -> int:
     """Milliseconds since the epoch of a valid producer timestamp (as decode.ts_ms)."""
-    return (datetime.strptime(ts, TS_PY_FORMAT) - datetime(1970, 1, 1)) // timedelta(milliseconds=1)
+    return (parse_ts(ts) - datetime(1970, 1, 1)) // timedelta(milliseconds=1)
 
 
 def _shift(ts: str, ms: int) -> str:
-    moved = datetime.strptime(ts, TS_PY_FORMAT) + timedelta(milliseconds=ms)
-    return moved.strftime(TS_PY_FORMAT)[:-3]
+    return format_ts(parse_ts(ts) + timedelta(milliseconds=ms))
 
 
 class BatchReader:

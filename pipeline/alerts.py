@@ -24,9 +24,9 @@ import duckdb
 from pipeline import querylib
 from pipeline.errors import BadInvocation, TargetError
 from pipeline.queries import QUERIES_DIR, sql
+from pipeline.transform.sessions import format_ts
 
 ALERT_QUERIES = QUERIES_DIR / "alerts"
-TS_PY_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 # Rules and their defaults ------------------------------------------------------------
@@ -199,7 +199,7 @@ def _ts(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.strftime(TS_PY_FORMAT)[:-3]
+        return format_ts(value)
     return str(value)
 
 
@@ -334,7 +334,7 @@ def run_alerts(db: Path, rules: Rules) -> AlertRun:
         conn.close()
     run = AlertRun(
         alert_run_id=f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
-        run_time=started.strftime(TS_PY_FORMAT)[:-3],
+        run_time=format_ts(started),
         data_time=data_time,
         rules_checked=[name for name, _ in rules.enabled()],
         alerts=fired,

@@ -96,6 +96,9 @@ STAGED: dict[str, tuple[str, ...]] = {
         "is_proxy_tool",
         "request_date",
         *RESPONSE_COLUMNS,
+        "interaction_cancel_id",
+        "cancel_time",
+        "cancel_reason",
     ),
     "requests": (
         "interaction_id",
@@ -188,7 +191,7 @@ def run_file(conn: sqlite3.Connection, name: str, params: Mapping[str, Any] | No
 
 # Staged columns that may carry what agents typed: redacted before they are written.
 REDACTED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "executions": ("arguments", "result_summary"),
+    "executions": ("arguments", "result_summary", "cancel_reason"),
     "execution_responses": ("result_summary",),
     "execution_cancels": ("cancel_reason",),
     "requests": ("params",),

@@ -181,6 +181,11 @@ CALL_COLUMNS = {
     "request_id_type": pl.String,
     "is_proxy_tool": pl.Boolean,
     "staged": pl.Boolean,
+    # Its first cancellation, if any (_stage_cancels).
+    "cancel_iid": pl.Int64,
+    "cancel_time": pl.String,
+    "cancel_reason": pl.String,
+    "cancel_ts_ms": pl.Int64,
 }
 
 
@@ -689,6 +694,10 @@ def _process_batch(
         .otherwise(pl.lit("number")),
         is_proxy_tool=pl.col("is_proxy_tool"),
         staged=pl.lit(False),
+        cancel_iid=pl.lit(None, pl.Int64),
+        cancel_time=pl.lit(None, pl.String),
+        cancel_reason=pl.lit(None, pl.String),
+        cancel_ts_ms=pl.lit(None, pl.Int64),
     )
     _stage_new_requests(requests, staging, summary)
 
@@ -709,11 +718,12 @@ def _process_batch(
     candidates = pl.concat([old, new_reqs], how="vertical_relaxed")
     pairs = pair_responses(candidates, responses)
     summary.responses_paired += pairs.height
+    candidates = _stage_cancels(inbound, candidates, pairs, staging)
+    old, new_reqs = candidates.head(old.height), candidates.slice(old.height)
     answered = pairs.join(candidates, on="request_iid").join(
         response_fields(responses), on="response_iid", suffix="_resp"
     )
     _stage_responses(answered, staging)
-    _stage_cancels(inbound, candidates, pairs, staging)
     _stage_errors(responses, pairs, candidates, staging, summary)
     _stage_unpaired(responses, pairs, staging, summary)
     unmatched = ~pl.col("request_iid").is_in(pairs["request_iid"].implode())
@@ -798,16 +808,21 @@ def _stage_executions(
     have null response columns and the status `unanswered` (answered ones come from
     _stage_responses)."""
     if "response_iid" not in calls.columns:
+        # A cancelled call gets the status and duration queries/load_calls.sql would
+        # give it (its status pass still decides, and writes only what differs).
+        cancelled = pl.col("cancel_iid").is_not_null()
         calls = calls.with_columns(
             response_iid=pl.lit(None, pl.Int64),
             ts=pl.lit(None, pl.String),
-            ts_ms_resp=pl.lit(None, pl.Int64),
+            ts_ms_resp=pl.col("cancel_ts_ms"),
             content_bytes=pl.lit(None, pl.Int64),
             result_type=pl.lit(None, pl.String),
             result_summary=pl.lit(None, pl.String),
             error_code=pl.lit(None, pl.Int64),
             has_structured_content=pl.lit(None, pl.Boolean),
-            status=pl.lit("pending") if unanswered is None else unanswered,
+            status=pl.when(cancelled)
+            .then(pl.lit("cancelled"))
+            .otherwise(pl.lit("pending") if unanswered is None else unanswered),
             response_route=pl.lit(None, pl.String),
         )
     staging.append(
@@ -830,6 +845,9 @@ def _stage_executions(
             is_proxy_tool=pl.col("is_proxy_tool"),
             request_date=pl.col("request_time").str.slice(0, 10),
             **_response_columns(),
+            interaction_cancel_id=pl.col("cancel_iid"),
+            cancel_time=pl.col("cancel_time"),
+            cancel_reason=pl.col("cancel_reason"),
         ),
     )
 
@@ -871,11 +889,17 @@ def _stage_responses(answered: pl.DataFrame, staging: Staging) -> None:
 
 def _stage_cancels(
     inbound: pl.DataFrame, candidates: pl.DataFrame, pairs: pl.DataFrame, staging: Staging
-) -> None:
+) -> pl.DataFrame:
     """notifications/cancelled from the same client cancels its open call with that id.
 
     Ids are unique within a client session, so the client and the id (as text: clients
-    disagree on quoting) name the call; a cancel counts only while no response came.
+    disagree on quoting) name the call; a cancel counts only while no response came,
+    and only the first cancellation of a call counts. Returns the candidates with the
+    first cancellation of each call first seen in this run set: such a call is staged
+    whole, cancellation included (_stage_executions). A call of an earlier run is a row
+    of the target already: its cancellation is staged apart (execution_cancels) and
+    applied by queries/load_calls.sql, which keeps the first one. Setting them all
+    there took 3.1 s of a 5M full run's write lock.
     """
     cancels = inbound.filter(
         (pl.col("method") == "notifications/cancelled")
@@ -886,13 +910,21 @@ def _stage_cancels(
         id_text=pl.col("cancel_request_id_json").str.strip_chars('"'),
         cancel_time=pl.col("ts"),
         cancel_reason=pl.col("cancel_reason"),
+        cancel_ts_ms=pl.col("ts_ms"),
     )
     if cancels.is_empty():
-        return
+        return candidates
     calls = (
         candidates.filter(pl.col("is_tool_call"))
         .join(pairs, on="request_iid", how="left")
-        .select("request_iid", "session_id", "id_text", "response_iid")
+        .select(
+            "request_iid",
+            "session_id",
+            "id_text",
+            "response_iid",
+            "staged",
+            cancelled_before=pl.col("cancel_iid").is_not_null(),
+        )
         .sort("request_iid")
     )
     hits = (
@@ -914,13 +946,27 @@ def _stage_cancels(
     )
     staging.append(
         "execution_cancels",
-        hits.select(
+        hits.filter(pl.col("staged")).select(
             interaction_request_id=pl.col("request_iid"),
             interaction_cancel_id=pl.col("cancel_iid"),
             cancel_time=pl.col("cancel_time"),
             cancel_reason=pl.col("cancel_reason"),
         ),
     )
+    # A call cancelled in an earlier batch keeps that cancellation.
+    first = hits.filter(~pl.col("staged") & ~pl.col("cancelled_before")).select(
+        "request_iid", *(pl.col(c).alias(f"{c}_new") for c in CANCEL_COLUMNS)
+    )
+    if first.is_empty():
+        return candidates
+    return (
+        candidates.join(first, on="request_iid", how="left", maintain_order="left")
+        .with_columns(pl.coalesce(f"{c}_new", c).alias(c) for c in CANCEL_COLUMNS)
+        .select(candidates.columns)
+    )
+
+
+CANCEL_COLUMNS = ("cancel_iid", "cancel_time", "cancel_reason", "cancel_ts_ms")
 
 
 def _stage_unpaired(

@@ -11,14 +11,16 @@ INSERT INTO tool_executions (
     argument_count, arguments, status, interaction_request_id, source_session_id,
     client_name, request_id_type, request_id_json, route, is_proxy_tool, request_date,
     interaction_response_id, response_time, duration_ms, output_size, result_type,
-    result_summary, error_code, has_structured_content, answered_by
+    result_summary, error_code, has_structured_content, answered_by,
+    interaction_cancel_id, cancel_time, cancel_reason
 )
 SELECT
     session_id, request_id, tool_name, tool_method, request_time, input_size,
     argument_count, arguments, status, interaction_request_id, source_session_id,
     client_name, request_id_type, request_id_json, route, is_proxy_tool, request_date,
     interaction_response_id, response_time, duration_ms, output_size, result_type,
-    result_summary, error_code, has_structured_content, answered_by
+    result_summary, error_code, has_structured_content, answered_by,
+    interaction_cancel_id, cancel_time, cancel_reason
 FROM stg.executions
 ORDER BY interaction_request_id;
 INSERT INTO etl_requests (

@@ -164,6 +164,29 @@ def _append_secret_traffic(source: Path) -> None:
                 },
             },
         ),
+        # A call cancelled in the run that first saw it: staged whole, with its
+        # cancellation (pipeline/run.py, _stage_cancels).
+        (
+            "inbound",
+            "request",
+            "secret-tool",
+            {
+                "jsonrpc": "2.0",
+                "id": 900003,
+                "method": "tools/call",
+                "params": {"name": "secret-tool", "arguments": {}},
+            },
+        ),
+        (
+            "inbound",
+            "request",
+            "secret-tool",
+            {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": 900003, "reason": f"gave up on {SECRETS['anthropic_key']}"},
+            },
+        ),
     ]
     with conn:
         for i, (direction, kind, session, msg) in enumerate(rows):
@@ -176,7 +199,7 @@ def _append_secret_traffic(source: Path) -> None:
                     shift_ts(newest, 10 + i),
                     direction,
                     kind,
-                    str(msg["id"]),
+                    str(msg["id"]) if "id" in msg else None,
                     msg.get("method"),
                     content,
                     len(content),
@@ -222,9 +245,13 @@ def test_no_secret_reaches_any_table(tmp_path: Path) -> None:
     args = conn.execute(
         "SELECT arguments FROM tool_executions WHERE tool_name = 'secret-tool' ORDER BY id"
     ).fetchall()
-    conn.close()
     assert json.loads(args[0][0])["password"] == REDACTED
     assert "OPENAI_API_KEY" in args[0][0]  # the code around the secret stays readable
+    reasons = conn.execute(
+        "SELECT status, cancel_reason FROM tool_executions WHERE request_id = '900003'"
+    ).fetchall()
+    conn.close()
+    assert reasons == [("cancelled", f"gave up on {REDACTED}")]
 
 
 def test_no_redact_keeps_the_text_and_says_so(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from uuid import uuid4
 import duckdb
 import polars as pl
 
-from pipeline.busy import is_busy
+from pipeline.busy import ATTEMPT_TIMEOUT_S, is_busy, retry_when_busy
 from pipeline.config import EtlConfig
 from pipeline.derive import (
     DeriveParams,
@@ -44,7 +44,7 @@ from pipeline.load import (
     write_transaction,
 )
 from pipeline.memory import release_free_heap
-from pipeline.queries import sql
+from pipeline.queries import quote_sql_string, sql
 from pipeline.source import (
     SourceBounds,
     SourceReader,
@@ -196,7 +196,8 @@ def run(config: EtlConfig) -> RunSummary:
     They do not see each other's POSIX locks, so when the target is the log itself, one
     closing its handle could drop the other's locks or unmap a WAL log's shared memory
     under it. The phases never overlap: read the target's state (Python's SQLite), read
-    the source (DuckDB), write the target (Python's SQLite).
+    the source (DuckDB; the target's open requests too, through the same copy of
+    SQLite), write the target (Python's SQLite).
     """
     started = time.perf_counter()
     clock = RunClock.start()
@@ -216,7 +217,6 @@ def run(config: EtlConfig) -> RunSummary:
         settled_prev = 0 if full else int(meta["interactions_settled_id"])
         events_wm = 0 if full else int(meta.get("events_max_id") or 0)
         client_map = _client_map(target, full, events_wm, config.busy_timeout_ms)
-        open_reqs = _open_requests(target, settled_prev, config.busy_timeout_ms)
     except sqlite3.Error as exc:
         msg = f"cannot prepare {config.target}: {exc}; retry when it is less busy"
         raise TargetError(msg) from exc
@@ -230,8 +230,14 @@ def run(config: EtlConfig) -> RunSummary:
             staging.attach(src.conn)
             bounds = read_bounds(src.conn, info, config.busy_timeout_ms)
             settled = settled_prev
+            carried = settled_prev if info.has_interactions else 0
+            if carried:
+                attach_target(src, config)
             # Without interactions the reader has no batches (interactions_max_id is 0).
             reader = BatchReader(src, config, bounds, settled_prev)
+            # The open requests are read beside the events and the first batch.
+            state = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state")
+            open_reqs = state.submit(_open_requests, src.cursor(), config, carried)
             try:
                 client_map = _process_events(src, staging, bounds, events_wm, client_map, summary)
                 if info.has_interactions:
@@ -246,6 +252,7 @@ def run(config: EtlConfig) -> RunSummary:
                         summary,
                     )
             finally:
+                state.shutdown(wait=True, cancel_futures=True)
                 reader.close()
             summary.settled_interaction_id = settled
             closed = _closed_sessions(src)
@@ -478,23 +485,57 @@ def _process_events(
     return merged
 
 
-def _open_requests(target: sqlite3.Connection, settled: int, timeout: int) -> pl.DataFrame:
-    """Requests still open as of the settled watermark (the state pairing carries)."""
-    rows = read_target(target, sql("state_open_requests"), {"settled_iid": settled}, timeout)
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            k: {"ts_ms": pl.String, "is_tool_call": pl.Int64}.get(k, v)
-            for k, v in OPEN_COLUMNS.items()
-        },
-        orient="row",
-    )
+def _open_requests(src: SourceReader, config: EtlConfig, settled: int) -> pl.DataFrame:
+    """Requests still open as of the settled watermark (the state pairing carries).
+
+    Read through DuckDB from the target attached as `tgt` (attach_target): that copy of
+    SQLite has the source open already, and the target may be the source itself.
+    """
+    frame = pl.DataFrame(schema=OPEN_READ_SCHEMA)
+    try:
+        if settled:
+            frame = retry_when_busy(
+                lambda: src.conn.execute(sql("state_open_requests"), {"settled_iid": settled}).pl(),
+                config.busy_timeout_ms,
+            )
+    except duckdb.Error as exc:
+        msg = f"cannot read the target {config.target}: {exc}; retry when it is less busy"
+        raise TargetError(msg) from exc
+    finally:
+        src.conn.close()  # this reader's own cursor
     return (
-        frame.with_columns(ts_ms=ts_ms("ts_ms"), is_tool_call=pl.col("is_tool_call") == 1)
+        frame.select(
+            *(pl.col(k).cast(v) for k, v in OPEN_READ_SCHEMA.items() if k != "request_time"),
+            ts_ms=ts_ms("request_time"),
+        )
+        .select(OPEN_COLUMNS.keys())
         .with_columns(pl.lit(None, dtype).alias(name) for name, dtype in CALL_COLUMNS.items())
         .with_columns(staged=pl.lit(True))
         .sort("request_iid")
     )
+
+
+def attach_target(src: SourceReader, config: EtlConfig) -> None:
+    """Attach the target read-only to the source's DuckDB connection, as `tgt`."""
+    path = quote_sql_string(str(config.target.resolve()))
+    try:
+        retry_when_busy(
+            lambda: src.conn.execute(
+                f"ATTACH {path} AS tgt (TYPE sqlite, READ_ONLY, "
+                f"BUSY_TIMEOUT {max(1, int(ATTEMPT_TIMEOUT_S * 1000))})"
+            ),
+            config.busy_timeout_ms,
+        )
+    except duckdb.Error as exc:
+        msg = f"cannot read the target {config.target}: {exc}; retry when it is less busy"
+        raise TargetError(msg) from exc
+
+
+# The open requests as queries/state_open_requests.sql gives them.
+OPEN_READ_SCHEMA = {
+    **{k: v for k, v in OPEN_COLUMNS.items() if k != "ts_ms"},
+    "request_time": pl.String,
+}
 
 
 def _epoch_ms(ts: str) -> int:
@@ -561,7 +602,7 @@ class BatchReader:
 def _process_interactions(
     reader: BatchReader,
     staging: Staging,
-    open_reqs: pl.DataFrame,
+    open_read: Future[pl.DataFrame],
     config: EtlConfig,
     bounds: SourceBounds,
     settled_prev: int,
@@ -570,8 +611,9 @@ def _process_interactions(
 ) -> int:
     """Read interactions after the settled watermark batch by batch; return the new one.
 
-    open_reqs: the requests still open at the settled watermark (from the target).
+    open_read: the requests still open at the settled watermark (from the target).
     """
+    open_reqs: pl.DataFrame | None = None
     settle_point = bounds.newest_event_ts or bounds.newest_ts
     settle_ms = None if settle_point is None else _epoch_ms(settle_point) - config.settle_ms
     settled = settled_prev
@@ -591,6 +633,9 @@ def _process_interactions(
             ripe = good.filter(pl.col("ts_ms") <= settle_ms)["interaction_id"].max()
             if isinstance(ripe, int):
                 settled = max(settled, ripe)
+        if open_reqs is None:
+            with summary.timed("scan"):
+                open_reqs = open_read.result()
         with summary.timed("transform"):
             open_reqs = _process_batch(
                 good, context, client_map, open_reqs, staging, config, summary
@@ -612,6 +657,8 @@ def _process_interactions(
             .then(pl.lit("timeout"))
             .otherwise(pl.lit("pending"))
         )
+    if open_reqs is None:
+        open_reqs = open_read.result()
     _stage_executions(
         open_reqs.filter(pl.col("is_tool_call") & ~pl.col("staged")).sort("request_iid"),
         staging,

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -79,6 +80,7 @@ STAGED: dict[str, tuple[str, ...]] = {
         "event_id",
     ),
     "executions": (
+        "id",
         "session_id",
         "request_id",
         "tool_name",
@@ -164,9 +166,9 @@ STAGED: dict[str, tuple[str, ...]] = {
 # Appends queued for the staging writer before append() waits (a batch makes about ten).
 MAX_QUEUED_APPENDS = 12
 
-# The request row each big staged table is read by (Staging.finish indexes them).
+# The request row each big staged table is read by (Staging.finish indexes them). The
+# staged calls need none: their rowid is the request row (staged_calls_table).
 STAGED_KEYS = {
-    "executions": "interaction_request_id",
     "requests": "interaction_id",
     "request_responses": "interaction_request_id",
 }
@@ -221,7 +223,7 @@ class Staging:
         self._duck: duckdb.DuckDBPyConnection | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._pending: deque[Future[None]] = deque()
-        self._created: set[str] = set()  # tables written (writer thread)
+        self._created = {"executions"}  # tables written (writer thread)
         self._queued: set[str] = set()  # tables with a frame queued (caller's thread)
         _remove_abandoned_staging(directory)
         try:
@@ -242,6 +244,7 @@ class Staging:
             try:
                 init.execute(f"PRAGMA page_size = {PAGE_SIZE}")
                 init.execute("VACUUM")
+                init.execute(staged_calls_table())
             finally:
                 init.close()
         except sqlite3.Error as exc:
@@ -312,7 +315,7 @@ class Staging:
         # The first batch's types become the table's declared types, so SQLite stores
         # integers as integers (comparisons in queries/load_*.sql depend on it).
         verb = (
-            f"INSERT INTO stg.{table} "
+            f"INSERT INTO stg.{table} BY NAME "
             if table in self._created
             else f"CREATE TABLE stg.{table} AS "
         )
@@ -372,6 +375,28 @@ STAGING_PREFIX = ".mcp-analytics-"
 STAGING_SUFFIX = ".staging.db"
 
 
+def staged_calls_table() -> str:
+    """The staging file's `executions`: tool_executions' own CREATE TABLE, its id being
+    the request row (run._stage_executions), so that a rebuild copies the staged calls
+    with one `INSERT … SELECT *` (queries/load_copy_calls.sql).
+
+    SQLite copies the records of a table into an empty one of the same shape as they
+    are, in rowid order, without decoding them: 0.26 s against 0.8 s for the 500k calls
+    of the 1M log, and their index on the scratch file (0.18 s) is not needed. The
+    shape must match column for column: affinity, NOT NULL and the INTEGER PRIMARY KEY.
+    DuckDB, which writes the file, reads a DATETIME column as a TIMESTAMP and would
+    write its own text for it, so those columns are declared STAMP: the same (numeric)
+    affinity for SQLite, text for DuckDB.
+    """
+    ddl = next(
+        s
+        for s in statements(sql("schema"))
+        if s.startswith("CREATE TABLE IF NOT EXISTS tool_executions ")
+    )
+    ddl = ddl.replace("CREATE TABLE IF NOT EXISTS tool_executions", "CREATE TABLE executions", 1)
+    return re.sub(r"\bDATETIME\b", "STAMP", ddl)
+
+
 def _staging_error(directory: Path, exc: sqlite3.Error | duckdb.Error) -> TargetError:
     return TargetError(
         f"cannot write the staging file in {directory}: {exc}; free space there and rerun "
@@ -405,8 +430,9 @@ def _remove_abandoned_staging(directory: Path) -> None:
 
 # The version of queries/schema.sql. A target written under another version has its
 # analytics tables dropped and rebuilt by a full run: they are all derived from the
-# source. error_resolutions (a person's work) is never dropped.
-SCHEMA_VERSION = "2"
+# source. error_resolutions (a person's work) is never dropped. Version 3:
+# tool_executions.id is the request's interaction id (it was a counter).
+SCHEMA_VERSION = "3"
 REBUILT_ON_UPGRADE = (
     "tool_executions",
     "errors",
@@ -602,6 +628,7 @@ def apply_run(
                 (table,),
             ).fetchall():
                 conn.execute(f'DROP INDEX "{name}"')  # names from our own schema
+    run_file(conn, "load_copy_calls" if rebuild else "load_insert_calls")
     run_file(conn, "load_insert")
     calls = {
         "newest_ts": newest_ts,

@@ -875,6 +875,8 @@ def _stage_executions(
     staging.append(
         "executions",
         calls.select(
+            # The request row: stable across runs and rebuilds (a counter was not).
+            id=pl.col("request_iid"),
             session_id=pl.col("session_id"),
             request_id=pl.col("id_text"),
             tool_name=pl.col("tool_name").fill_null("unknown"),

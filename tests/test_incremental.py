@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.load import staged_calls_table, statements
+from pipeline.queries import sql
 from tests.helpers import copy_until, etl, make_demo, new_live_source, outputs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -177,3 +179,64 @@ def test_a_call_cancelled_twice_keeps_its_first_cancellation_whatever_the_batche
         ).fetchall()
         conn.close()
         assert call_row == [("cancelled", 2, "first", 1000.0)], batch_rows
+
+
+def test_a_call_is_identified_by_its_request_row_in_every_kind_of_run(
+    demo: tuple[Path, list[str], Path], tmp_path: Path
+) -> None:
+    """tool_executions.id is the request's interaction id, in a full run and in runs
+    that split the log (SCHEMA_VERSION 3; it used to be a counter that a rebuild or
+    a rolled-back tail renumbered)."""
+    source, stamps, reference = demo
+    live = tmp_path / "events.db"
+    new_live_source(live)
+    copy_until(source, live, stamps[len(stamps) // 2])
+    etl(live)
+    copy_until(source, live, stamps[-1])
+    etl(live)
+    for db in (reference, live):
+        conn = sqlite3.connect(db)
+        ids = conn.execute(
+            "SELECT id, interaction_request_id FROM tool_executions ORDER BY id"
+        ).fetchall()
+        conn.close()
+        assert len(ids) > 200
+        assert all(i == request_row for i, request_row in ids)
+
+
+def _affinity(declared: str) -> str:
+    """SQLite's column affinity of a declared type (sqlite.org/datatype3.html, 3.1)."""
+    t = declared.upper()
+    if "INT" in t:
+        return "INTEGER"
+    if any(s in t for s in ("CHAR", "CLOB", "TEXT")):
+        return "TEXT"
+    if "BLOB" in t or not t:
+        return "BLOB"
+    if any(s in t for s in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return "NUMERIC"
+
+
+def test_staged_calls_have_the_shape_of_tool_executions() -> None:
+    """A rebuild copies the staged calls with SQLite's record-for-record transfer, which
+    it uses only for two tables of the same shape (queries/load_copy_calls.sql)."""
+    conn = sqlite3.connect(":memory:")
+    for statement in statements(sql("schema")):
+        if statement.startswith("CREATE TABLE IF NOT EXISTS tool_executions "):
+            conn.execute(statement)
+    conn.execute(staged_calls_table())
+
+    def shape(table: str) -> list[tuple[str, str, int, int]]:
+        return [
+            (name, _affinity(declared), notnull, pk)
+            for _, name, declared, notnull, _, pk in conn.execute(
+                f"PRAGMA table_info({table})"  # our own table names
+            )
+        ]
+
+    assert shape("executions") == shape("tool_executions")
+    # DuckDB, which writes the staged calls, must read every time column as text.
+    types = dict((r[1], r[2]) for r in conn.execute("PRAGMA table_info(executions)"))
+    assert "DATETIME" not in types.values()
+    assert types["request_time"] == "STAMP"

@@ -386,7 +386,10 @@ def test_a_failed_export_keeps_the_previous_files(exported: tuple[Path, Path]) -
     before = _snapshot(out)
     conn = sqlite3.connect(source)
     with conn:
-        conn.execute("UPDATE tool_executions SET request_date = 'someday' WHERE id = 1")
+        conn.execute(
+            "UPDATE tool_executions SET request_date = 'someday' "
+            "WHERE id = (SELECT MIN(id) FROM tool_executions)"
+        )
     conn.close()
     _set_metadata(source, {"run_id": None})
     with pytest.raises(ExportError, match=f"^cannot read {source} for the Parquet export: "):

@@ -851,9 +851,10 @@ def _stage_new_requests(requests: pl.DataFrame, staging: Staging, summary: RunSu
 def _stage_executions(
     calls: pl.DataFrame, staging: Staging, unanswered: pl.Expr | None = None
 ) -> None:
-    """Whole tool_executions rows for calls first seen this run; calls with no response
-    have null response columns and the status `unanswered` (answered ones come from
-    _stage_responses)."""
+    """Whole tool_executions rows for calls first seen this run: answered ones (from
+    _stage_responses) to `executions`; with `unanswered` (their status), the calls
+    still unanswered at the end of the run, with null response columns, to
+    `executions_open` (load.staged_calls_tables says why apart)."""
     if "response_iid" not in calls.columns:
         # A cancelled call gets the status and duration queries/load_calls.sql would
         # give it (its status pass still decides, and writes only what differs).
@@ -873,7 +874,7 @@ def _stage_executions(
             response_route=pl.lit(None, pl.String),
         )
     staging.append(
-        "executions",
+        "executions" if unanswered is None else "executions_open",
         calls.select(
             # The request row: stable across runs and rebuilds (a counter was not).
             id=pl.col("request_iid"),

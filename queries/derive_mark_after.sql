@@ -4,7 +4,7 @@
 -- indexes give the same days and sessions as the staged rows, without reading the wide
 -- staged rows (0.4 s of the 1M full run). A constant false WHERE skips a scan.
 INSERT OR IGNORE INTO temp.dirty_days (day)
-SELECT request_date FROM stg.executions WHERE $settled_iid > 0;
+SELECT request_date FROM stg.calls WHERE $settled_iid > 0;
 INSERT OR IGNORE INTO temp.dirty_days (day)
 SELECT DISTINCT request_date FROM tool_executions WHERE $settled_iid = 0;
 INSERT OR IGNORE INTO temp.dirty_days (day)
@@ -16,7 +16,7 @@ SELECT t.request_date
 FROM stg.execution_cancels AS c
 JOIN tool_executions AS t ON t.interaction_request_id = c.interaction_request_id;
 INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
-SELECT session_id FROM stg.executions WHERE $settled_iid > 0;
+SELECT session_id FROM stg.calls WHERE $settled_iid > 0;
 INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
 SELECT DISTINCT session_id FROM tool_executions WHERE $settled_iid = 0;
 INSERT OR IGNORE INTO temp.dirty_sessions (session_id)

@@ -20,7 +20,7 @@ WITH parts AS (
         CASE WHEN MAX(request_time) IS NOT NULL
             THEN greatest(MAX(request_time), COALESCE(MAX(response_time), ''))
         END AS last_t
-    FROM stg.executions
+    FROM stg.calls
     WHERE session_id IS NOT NULL
     GROUP BY session_id
     UNION ALL
@@ -44,7 +44,7 @@ repls AS (
         session_id,
         answered_by,
         ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY COUNT(*) DESC, answered_by) AS rn
-    FROM stg.executions
+    FROM stg.calls
     WHERE session_id IS NOT NULL AND answered_by IS NOT NULL AND answered_by <> 'proxy'
     GROUP BY session_id, answered_by
 )

@@ -1,5 +1,6 @@
 -- The answered calls whose durations make a full run's latency metrics, from its staging
--- file (DuckDB, schema stg), in day order: the rows derive.py's _latency reads from
+-- file (DuckDB, schema stg; executions holds every answered call, executions_open the
+-- rest), in day order: the rows derive.py's _latency reads from
 -- tool_executions day by day (LATENCY_COLUMNS and LATENCY_FILTER there; keep them alike).
 -- DuckDB's sort spills to the temporary directory beyond its memory limit
 -- (source.duckdb_connect), so memory holds a few batches.

@@ -4,7 +4,7 @@
 -- apart, and joined as load_insert.sql joins it.
 -- Grain: one row per staged call and per staged request.
 SELECT 0 AS tbl, interaction_request_id AS key, session_id, request_time, response_time
-FROM stg.executions
+FROM stg.calls
 UNION ALL
 SELECT 1, r.interaction_id, r.session_id, r.request_time, u.response_time
 FROM stg.requests AS r

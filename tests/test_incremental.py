@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.load import staged_calls_table, statements
+from pipeline.load import staged_calls_tables, statements
 from pipeline.queries import sql
 from tests.helpers import copy_until, etl, make_demo, new_live_source, outputs
 
@@ -225,7 +225,8 @@ def test_staged_calls_have_the_shape_of_tool_executions() -> None:
     for statement in statements(sql("schema")):
         if statement.startswith("CREATE TABLE IF NOT EXISTS tool_executions "):
             conn.execute(statement)
-    conn.execute(staged_calls_table())
+    for statement in staged_calls_tables():
+        conn.execute(statement)
 
     def shape(table: str) -> list[tuple[str, str, int, int]]:
         return [
@@ -235,8 +236,9 @@ def test_staged_calls_have_the_shape_of_tool_executions() -> None:
             )
         ]
 
-    assert shape("executions") == shape("tool_executions")
-    # DuckDB, which writes the staged calls, must read every time column as text.
-    types = dict((r[1], r[2]) for r in conn.execute("PRAGMA table_info(executions)"))
-    assert "DATETIME" not in types.values()
-    assert types["request_time"] == "STAMP"
+    for staged in ("executions", "executions_open"):
+        assert shape(staged) == shape("tool_executions")
+        # DuckDB, which writes the staged calls, must read every time column as text.
+        types = dict((r[1], r[2]) for r in conn.execute(f"PRAGMA table_info({staged})"))
+        assert "DATETIME" not in types.values()
+        assert types["request_time"] == "STAMP"

@@ -660,7 +660,7 @@ def _process_interactions(
     if open_reqs is None:
         open_reqs = open_read.result()
     _stage_executions(
-        open_reqs.filter(pl.col("is_tool_call") & ~pl.col("staged")).sort("request_iid"),
+        open_reqs.filter(pl.col("is_tool_call") & ~pl.col("staged")),
         staging,
         unanswered,
     )
@@ -873,9 +873,11 @@ def _stage_executions(
             .otherwise(pl.lit("pending") if unanswered is None else unanswered),
             response_route=pl.lit(None, pl.String),
         )
+    # In id order: the staged calls' rowid is the id, and SQLite inserts a batch in key
+    # order as appends (a batch in join order took the writer twice the CPU).
     staging.append(
         "executions" if unanswered is None else "executions_open",
-        calls.select(
+        calls.sort("request_iid").select(
             # The request row: stable across runs and rebuilds (a counter was not).
             id=pl.col("request_iid"),
             session_id=pl.col("session_id"),

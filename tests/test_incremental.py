@@ -78,13 +78,19 @@ def test_full_rebuild_after_incremental_runs_is_identical(
     demo: tuple[Path, list[str], Path], tmp_path: Path
 ) -> None:
     source, stamps, reference = demo
-    live = tmp_path / "events.db"
+    live = _in_two_runs(source, stamps, tmp_path, full_second=True)
+    assert outputs(live) == outputs(reference)
+
+
+def _in_two_runs(source: Path, stamps: list[str], tmp: Path, *, full_second: bool) -> Path:
+    """A live log filled in two halves, the target built by a run after each."""
+    live = tmp / "events.db"
     new_live_source(live)
     copy_until(source, live, stamps[len(stamps) // 2])
     etl(live)
     copy_until(source, live, stamps[-1])
-    etl(live, full=True)
-    assert outputs(live) == outputs(reference)
+    etl(live, full=full_second)
+    return live
 
 
 def test_a_new_pending_timeout_rechecks_every_unanswered_call(
@@ -188,12 +194,7 @@ def test_a_call_is_identified_by_its_request_row_in_every_kind_of_run(
     that split the log (SCHEMA_VERSION 3; it used to be a counter that a rebuild or
     a rolled-back tail renumbered)."""
     source, stamps, reference = demo
-    live = tmp_path / "events.db"
-    new_live_source(live)
-    copy_until(source, live, stamps[len(stamps) // 2])
-    etl(live)
-    copy_until(source, live, stamps[-1])
-    etl(live)
+    live = _in_two_runs(source, stamps, tmp_path, full_second=False)
     for db in (reference, live):
         conn = sqlite3.connect(db)
         ids = conn.execute(

@@ -229,7 +229,9 @@ class Staging:
         self._duck: duckdb.DuckDBPyConnection | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._pending: deque[Future[None]] = deque()
-        self._created = {"executions", "executions_open"}  # tables written (writer thread)
+        # Tables in the file: the staged calls' from the start (staged_calls_tables), the
+        # others once the writer thread has created them.
+        self._created = {"executions", "executions_open"}
         self._queued: set[str] = set()  # tables with a frame queued (caller's thread)
         _remove_abandoned_staging(directory)
         try:

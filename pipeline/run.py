@@ -232,7 +232,7 @@ def run(config: EtlConfig) -> RunSummary:
             settled = settled_prev
             carried = settled_prev if info.has_interactions else 0
             if carried:
-                attach_target(src, config)
+                _attach_target(src, config)
             # Without interactions the reader has no batches (interactions_max_id is 0).
             reader = BatchReader(src, config, bounds, settled_prev)
             # The open requests are read beside the events and the first batch.
@@ -488,7 +488,7 @@ def _process_events(
 def _open_requests(src: SourceReader, config: EtlConfig, settled: int) -> pl.DataFrame:
     """Requests still open as of the settled watermark (the state pairing carries).
 
-    Read through DuckDB from the target attached as `tgt` (attach_target): that copy of
+    Read through DuckDB from the target attached as `tgt` (_attach_target): that copy of
     SQLite has the source open already, and the target may be the source itself.
     """
     frame = pl.DataFrame(schema=OPEN_READ_SCHEMA)
@@ -515,7 +515,7 @@ def _open_requests(src: SourceReader, config: EtlConfig, settled: int) -> pl.Dat
     )
 
 
-def attach_target(src: SourceReader, config: EtlConfig) -> None:
+def _attach_target(src: SourceReader, config: EtlConfig) -> None:
     """Attach the target read-only to the source's DuckDB connection, as `tgt`."""
     path = quote_sql_string(str(config.target.resolve()))
     try:
@@ -874,7 +874,8 @@ def _stage_executions(
             response_route=pl.lit(None, pl.String),
         )
     # In id order: the staged calls' rowid is the id, and SQLite inserts a batch in key
-    # order as appends (a batch in join order took the writer twice the CPU).
+    # order as appends (the answered calls of a batch came in join order: 1.86 s of the
+    # writer's CPU for the 1M log's calls, in id order 1.44 s).
     staging.append(
         "executions" if unanswered is None else "executions_open",
         calls.sort("request_iid").select(

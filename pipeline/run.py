@@ -10,12 +10,12 @@ import json
 import resource
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import TypeVar, cast
 from uuid import uuid4
 
 import duckdb
@@ -57,6 +57,8 @@ from pipeline.transform.outcomes import client_info, error_category, response_fi
 from pipeline.transform.pair import pair_responses
 from pipeline.transform.resolve import ANY_ROUTE, PROXY_ROUTE, resolve_routes, resolve_sessions
 from pipeline.transform.sessions import format_ts, parse_ts
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -494,21 +496,15 @@ def _open_requests(src: SourceReader, config: EtlConfig, settled: int) -> pl.Dat
     frame = pl.DataFrame(schema=OPEN_READ_SCHEMA)
     try:
         if settled:
-            frame = retry_when_busy(
-                lambda: src.conn.execute(sql("state_open_requests"), {"settled_iid": settled}).pl(),
-                config.busy_timeout_ms,
-            )
-    except duckdb.Error as exc:
-        msg = f"cannot read the target {config.target}: {exc}; retry when it is less busy"
-        raise TargetError(msg) from exc
+            query, params = sql("state_open_requests"), {"settled_iid": settled}
+            frame = _from_target(config, lambda: src.conn.execute(query, params).pl())
     finally:
         src.conn.close()  # this reader's own cursor
     return (
         frame.select(
-            *(pl.col(k).cast(v) for k, v in OPEN_READ_SCHEMA.items() if k != "request_time"),
-            ts_ms=ts_ms("request_time"),
+            ts_ms("request_time").alias(k) if k == "ts_ms" else pl.col(k).cast(v)
+            for k, v in OPEN_COLUMNS.items()
         )
-        .select(OPEN_COLUMNS.keys())
         .with_columns(pl.lit(None, dtype).alias(name) for name, dtype in CALL_COLUMNS.items())
         .with_columns(staged=pl.lit(True))
         .sort("request_iid")
@@ -518,20 +514,26 @@ def _open_requests(src: SourceReader, config: EtlConfig, settled: int) -> pl.Dat
 def _attach_target(src: SourceReader, config: EtlConfig) -> None:
     """Attach the target read-only to the source's DuckDB connection, as `tgt`."""
     path = quote_sql_string(str(config.target.resolve()))
+    _from_target(
+        config,
+        lambda: src.conn.execute(
+            f"ATTACH {path} AS tgt (TYPE sqlite, READ_ONLY, "
+            f"BUSY_TIMEOUT {max(1, int(ATTEMPT_TIMEOUT_S * 1000))})"
+        ),
+    )
+
+
+def _from_target(config: EtlConfig, action: Callable[[], T]) -> T:
+    """A DuckDB read of the target, retried while a writer holds its lock."""
     try:
-        retry_when_busy(
-            lambda: src.conn.execute(
-                f"ATTACH {path} AS tgt (TYPE sqlite, READ_ONLY, "
-                f"BUSY_TIMEOUT {max(1, int(ATTEMPT_TIMEOUT_S * 1000))})"
-            ),
-            config.busy_timeout_ms,
-        )
+        return retry_when_busy(action, config.busy_timeout_ms)
     except duckdb.Error as exc:
         msg = f"cannot read the target {config.target}: {exc}; retry when it is less busy"
         raise TargetError(msg) from exc
 
 
-# The open requests as queries/state_open_requests.sql gives them.
+# The open requests as queries/state_open_requests.sql gives them (the empty frame of a
+# run that reads none).
 OPEN_READ_SCHEMA = {
     **{k: v for k, v in OPEN_COLUMNS.items() if k != "ts_ms"},
     "request_time": pl.String,
@@ -741,10 +743,7 @@ def _process_batch(
         .otherwise(pl.lit("number")),
         is_proxy_tool=pl.col("is_proxy_tool"),
         staged=pl.lit(False),
-        cancel_iid=pl.lit(None, pl.Int64),
-        cancel_time=pl.lit(None, pl.String),
-        cancel_reason=pl.lit(None, pl.String),
-        cancel_ts_ms=pl.lit(None, pl.Int64),
+        **{name: pl.lit(None, CALL_COLUMNS[name]) for name in CANCEL_COLUMNS},
     )
     _stage_new_requests(requests, staging, summary)
 
@@ -855,7 +854,7 @@ def _stage_executions(
     _stage_responses) to `executions`; with `unanswered` (their status), the calls
     still unanswered at the end of the run, with null response columns, to
     `executions_open` (load.staged_calls_tables says why apart)."""
-    if "response_iid" not in calls.columns:
+    if unanswered is not None:
         # A cancelled call gets the status and duration queries/load_calls.sql would
         # give it (its status pass still decides, and writes only what differs).
         cancelled = pl.col("cancel_iid").is_not_null()
@@ -868,9 +867,7 @@ def _stage_executions(
             result_summary=pl.lit(None, pl.String),
             error_code=pl.lit(None, pl.Int64),
             has_structured_content=pl.lit(None, pl.Boolean),
-            status=pl.when(cancelled)
-            .then(pl.lit("cancelled"))
-            .otherwise(pl.lit("pending") if unanswered is None else unanswered),
+            status=pl.when(cancelled).then(pl.lit("cancelled")).otherwise(unanswered),
             response_route=pl.lit(None, pl.String),
         )
     # In id order: the staged calls' rowid is the id, and SQLite inserts a batch in key

@@ -34,6 +34,11 @@ MALFORMED = [
     "2026-02-30 08:00:01.000",  # no such day
     "2026-11-20 24:00:00.000",  # no such hour
     "2026-11-20 23:59:60.000",  # no such second
+    # Fixed-width fields that are not all digits (Polars' own parser reads these).
+    "2026-1x-20 08:00:01.000",
+    "2026-11-20 08:00: 1.000",
+    "2026-11-20 08:00:01.-10",
+    "2026-11-20 -8:00:01.000",
     "yesterday",
     "",
 ]

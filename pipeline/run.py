@@ -568,6 +568,7 @@ class BatchReader:
         ]
         self._reader = src.cursor()
         self._context_reader = src.cursor()
+        self._excerpt_reader = src.cursor()  # the main thread's
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan")
         self._context_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="context")
         self._ahead = [self._pool.submit(self._read, *r) for r in self._ranges[:1]]
@@ -594,11 +595,17 @@ class BatchReader:
             del batch, context, context_read
             yield handed.pop()
 
+    def excerpts(self, ids: pl.Series) -> pl.DataFrame:
+        """interaction_id, excerpt of the named interactions (queries/source_excerpts.sql);
+        on the main thread."""
+        return self._excerpt_reader.frame("source_excerpts", {"ids": json.dumps(ids.to_list())})
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._context_pool.shutdown(wait=True, cancel_futures=True)
         self._reader.conn.close()
         self._context_reader.conn.close()
+        self._excerpt_reader.conn.close()
 
 
 def _process_interactions(
@@ -625,9 +632,8 @@ def _process_interactions(
         summary.interactions_read += batch.height
         with summary.timed("decode"):
             rows = classify(batch.lazy()).collect()
-            rej = rejects(rows.lazy(), "interactions", "interaction_id", "excerpt").collect()
+            rej = rejects(rows.lazy(), "interactions", "interaction_id", None).collect()
         del batch
-        staging.append("rejects", rej)
         for reason, count in rej.group_by("reason").len().iter_rows():
             summary.rejects[reason] = summary.rejects.get(reason, 0) + count
         good = rows.filter(pl.col("reject_reason").is_null())
@@ -639,10 +645,11 @@ def _process_interactions(
             with summary.timed("scan"):
                 open_reqs = open_read.result()
         with summary.timed("transform"):
-            open_reqs = _process_batch(
+            open_reqs, unpaired = _process_batch(
                 good, context, client_map, open_reqs, staging, config, summary
             )
-        del context, rows, rej, good
+        staging.append("rejects", _with_excerpts(reader, pl.concat([rej, unpaired])))
+        del context, rows, rej, good, unpaired
         # Without this the process grew by about 7 MB a batch (pipeline/memory.py).
         release_free_heap()
     # Calls still unanswered go in with the status load_calls.sql would give them
@@ -700,8 +707,9 @@ def _process_batch(
     staging: Staging,
     config: EtlConfig,
     summary: RunSummary,
-) -> pl.DataFrame:
-    """One batch: attribute, pair, stage outputs; return the open requests after it."""
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One batch: attribute, pair, stage outputs; return the open requests after it and
+    the responses that answer none (etl_rejects rows, without their excerpts)."""
     window = config.resolve_window_ms
     inbound = rows.filter(
         (pl.col("direction") == "inbound") & pl.col("kind").is_in(["request", "notification"])
@@ -771,7 +779,7 @@ def _process_batch(
     )
     _stage_responses(answered, staging)
     _stage_errors(responses, pairs, candidates, staging, summary)
-    _stage_unpaired(responses, pairs, staging, summary)
+    unpaired = _unpaired(responses, pairs, summary)
     unmatched = ~pl.col("request_iid").is_in(pairs["request_iid"].implode())
     # Polars strings are views into their batch's buffers: a few open requests kept
     # from every batch would keep every batch's buffers alive (memory growing with the
@@ -781,10 +789,11 @@ def _process_batch(
         pl.DataFrame,
         pl.from_arrow(new_reqs.filter(unmatched).to_arrow(compat_level=pl.CompatLevel.oldest())),
     )
-    return pl.concat(
+    still_open = pl.concat(
         [untouched, old.filter(unmatched), fresh.select(open_reqs.columns)],
         how="vertical_relaxed",
     ).rechunk()
+    return still_open, unpaired
 
 
 def _touched(responses: pl.DataFrame, inbound: pl.DataFrame) -> pl.Expr:
@@ -1019,10 +1028,9 @@ def _stage_cancels(
 CANCEL_COLUMNS = ("cancel_iid", "cancel_time", "cancel_reason", "cancel_ts_ms")
 
 
-def _stage_unpaired(
-    responses: pl.DataFrame, pairs: pl.DataFrame, staging: Staging, summary: RunSummary
-) -> None:
-    """A result that answers no open request is recorded, not dropped.
+def _unpaired(responses: pl.DataFrame, pairs: pl.DataFrame, summary: RunSummary) -> pl.DataFrame:
+    """A result that answers no open request is recorded, not dropped: its etl_rejects
+    row, without its excerpt (_with_excerpts).
 
     Responses only pair with earlier requests, so one unpaired now stays unpaired.
     Failed ones are already rows of `errors`.
@@ -1030,18 +1038,25 @@ def _stage_unpaired(
     lost = responses.join(pairs, on="response_iid", how="anti").filter(
         ~(pl.col("has_error") | pl.col("is_error"))
     )
-    if lost.is_empty():
-        return
-    staging.append(
-        "rejects",
-        lost.select(
-            source_table=pl.lit("interactions"),
-            source_id=pl.col("response_iid"),
-            reason=pl.lit(REJECT_UNPAIRED),
-            excerpt=pl.col("excerpt"),
-        ),
+    if lost.height:
+        summary.rejects[REJECT_UNPAIRED] = summary.rejects.get(REJECT_UNPAIRED, 0) + lost.height
+    return lost.select(
+        source_table=pl.lit("interactions"),
+        source_id=pl.col("response_iid"),
+        reason=pl.lit(REJECT_UNPAIRED),
+        excerpt=pl.lit(None, pl.String),
     )
-    summary.rejects[REJECT_UNPAIRED] = summary.rejects.get(REJECT_UNPAIRED, 0) + lost.height
+
+
+def _with_excerpts(reader: BatchReader, rejected: pl.DataFrame) -> pl.DataFrame:
+    """etl_rejects rows of interactions, with the excerpts of their rows read from the
+    source (queries/source_excerpts.sql says why they are read apart)."""
+    if rejected.is_empty():
+        return rejected
+    texts = reader.excerpts(rejected["source_id"])
+    return rejected.drop("excerpt").join(
+        texts, left_on="source_id", right_on="interaction_id", how="left", maintain_order="left"
+    )
 
 
 def _stage_errors(

@@ -118,12 +118,18 @@ def classify(rows: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def rejects(
-    rows: pl.LazyFrame, source_table: str, id_column: str, text_column: str
+    rows: pl.LazyFrame, source_table: str, id_column: str, text_column: str | None
 ) -> pl.LazyFrame:
-    """The rejected rows as etl_rejects rows."""
+    """The rejected rows as etl_rejects rows; without a text column, a null excerpt for
+    the caller to fill (interactions read theirs for the rejected rows alone)."""
+    excerpt = (
+        pl.lit(None, pl.String)
+        if text_column is None
+        else pl.col(text_column).str.slice(0, EXCERPT_CHARS)
+    )
     return rows.filter(pl.col("reject_reason").is_not_null()).select(
         source_table=pl.lit(source_table),
         source_id=pl.col(id_column),
         reason=pl.col("reject_reason"),
-        excerpt=pl.col(text_column).str.slice(0, EXCERPT_CHARS),
+        excerpt=excerpt,
     )

@@ -72,7 +72,6 @@ SELECT
     message_type,
     row_method,
     COALESCE(content_size, strlen(content), 0) AS content_bytes,
-    left(content, 200) AS excerpt,
     -- DuckDB's parser accepts trailing commas and NaN/Infinity; rows that may use them
     -- are checked again by a strict parser (pipeline/transform/decode.py).
     CASE WHEN valid AND regexp_matches(content, ',\s*[}\]]|NaN|Infinity') THEN content END

@@ -171,6 +171,11 @@ def hostile_bodies() -> list[Content]:
         "", "   ", "\n", "{", "{'a':1}", "nul", "{}x", '{"a":1}{"b":2}', "\x00",
         "GET / HTTP/1.1", '{"id":1,"method":"tools/call"', None,
         b"\xff\xfe{}", b'{"id":1,"method":"\xc3"}', b"\x80",
+        # JSON but for one sequence that is not UTF-8: a surrogate, an overlong '/', a
+        # code point above U+10FFFF, a stray continuation byte in a key.
+        b'{"id":2,"method":"\xed\xa0\x80"}', b'{"id":3,"method":"\xc0\xaf"}',
+        b'{"id":4,"method":"x","params":{"name":"\xf4\x90\x80\x80"}}',
+        b'{"id":5,"me\x80thod":"ping"}',
         # Deep and large.
         '{"jsonrpc":"2.0","id":1,"method":"x","params":' + "[" * 3000 + "]" * 3000 + "}",
         _msg(id=7, result={"content": [{"type": "text", "text": "z" * 1_100_000}]}),

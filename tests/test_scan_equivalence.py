@@ -1,4 +1,5 @@
-"""queries/source_interactions.sql gives the same frame as the per-path scan it replaced.
+"""queries/source_interactions.sql gives the same frame as the per-path scan it replaced,
+and queries/source_context_events.sql the same as its json_extract version.
 
 The reference is a frozen copy of the earlier query (tests/data/); both run on the same
 sources and the frames must be equal, column for column: real MCP messages, demo logs,
@@ -239,3 +240,58 @@ def test_benchmark_log_slice() -> None:
     if not BENCH.exists():
         pytest.skip(f"{BENCH} is missing")
     assert assert_same_scan(BENCH, lo=0, hi=50_000).height == 50_000
+
+
+CONTEXT_REFERENCE = REFERENCE.with_name("source_context_events_reference.sql")
+EVENTS = """
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT,
+    event_type TEXT NOT NULL,
+    timestamp DATETIME NOT NULL,
+    duration_ms REAL,
+    data TEXT
+)
+"""
+
+
+def context_events(source: Path, query: str) -> pl.DataFrame:
+    """Every request.received and tool.call.start event, as _context_events reads them."""
+    conn = connect_source(SourceInfo(source, has_interactions=False))
+    try:
+        window = {"ts_lo": "2000-01-01 00:00:00.000", "ts_hi": "2999-12-31 23:59:59.999"}
+        params = {**window, "max_id": 2**62}
+        return conn.execute(query, params).pl()
+    finally:
+        conn.close()
+
+
+def test_context_events_of_hostile_data(tmp_path: Path) -> None:
+    """queries/source_context_events.sql (one json_transform per document) gives the
+    frame of the json_extract version it replaced, for every JSON id and odd data."""
+    datas = [
+        *(f'{{"method":"tools/call","request_id":{v},"tool_name":"t"}}' for v in ID_VALUES),
+        *(f'{{"request_id":{v},"method":null,"is_proxy_tool":{v}}}' for v in ID_VALUES),
+        '{"method":1,"tool_name":["x"],"is_proxy_tool":"true"}',
+        '{"method":"a","method":"b","request_id":1,"request_id":2}',
+        '{"is_proxy_tool":true,"tool_name":"\\ud83d\\ude00","method":"\\"q\\""}',
+        '{"request_id":[null]}', '{"a":null}', '{"request_id":"null"}', '{"request_id":1,}',
+        "[]", '"x"', "5", "null", "{bad", "", None,
+    ]  # fmt: skip
+    source = tmp_path / "events.db"
+    conn = sqlite3.connect(source)
+    with conn:
+        conn.execute(EVENTS)
+        for n, data in enumerate(datas):
+            for kind in ("request.received", "tool.call.start"):
+                conn.execute(
+                    "INSERT INTO events (session_id, event_type, timestamp, data) "
+                    "VALUES ('s', ?, ?, ?)",
+                    (kind, f"2026-01-01 00:{n // 60:02d}:{n % 60:02d}.000", data),
+                )
+    conn.close()
+    new = context_events(source, sql("source_context_events"))
+    old = context_events(source, CONTEXT_REFERENCE.read_text(encoding="utf-8"))
+    assert new.height == 2 * len(datas)
+    assert_frame_equal(new, old)
+    assert new["request_id_json"].is_in(["null"]).any()  # JSON null kept apart from absent

@@ -31,3 +31,46 @@ def test_broken_event_data_is_rejected_not_dropped(tmp_path: Path) -> None:
     assert rejected == [(1, "invalid_json"), (3, "invalid_json")]
     assert summary.events_read == 2
     assert summary.rejects == {"invalid_json": 2}
+
+
+# Types around the three per-request ones in sort order (a query that read the others
+# by ranges of event_type would miss one at a wrong bound), then the per-request ones.
+AROUND = ["a.first", "request.error", "request.receivedX", "tool.call.completed", "tool.call.z"]
+PER_REQUEST = ["request.received", "tool.call.start", "tool.call.complete"]
+
+
+def _broken_events(conn: sqlite3.Connection, minute: int) -> None:
+    conn.executemany(
+        "INSERT INTO events (session_id, event_type, timestamp, data) VALUES ('s1', ?, ?, ?)",
+        [
+            (kind, f"2026-11-20 08:{minute:02d}:{n:02d}.000", data)
+            for n, kind in enumerate(AROUND + PER_REQUEST)
+            for data in ("{not json", '{"ok": true}')
+        ],
+    )
+
+
+def test_broken_events_of_every_type_are_rejected_in_full_and_incremental_runs(
+    tmp_path: Path,
+) -> None:
+    """Every broken event is rejected once, whatever its type, by the run that first
+    reads it."""
+    source = tmp_path / "events.db"
+    new_live_source(source)
+    conn = sqlite3.connect(source)
+    with conn:
+        _broken_events(conn, 0)
+    first = etl(source, tmp_path / "out.db")
+    with conn:
+        _broken_events(conn, 1)
+    second = etl(source, tmp_path / "out.db")
+    conn.execute("ATTACH ? AS out", (str(tmp_path / "out.db"),))
+    rejected = conn.execute(
+        "SELECT e.event_type, count(*) FROM out.etl_rejects AS r "
+        "JOIN events AS e ON e.id = r.source_id "
+        "WHERE r.source_table = 'events' AND r.reason = 'invalid_json' GROUP BY 1"
+    ).fetchall()
+    conn.close()
+    assert second.mode == "incremental"
+    assert dict(rejected) == dict.fromkeys(AROUND + PER_REQUEST, 2)
+    assert first.rejects == second.rejects == {"invalid_json": len(AROUND + PER_REQUEST)}

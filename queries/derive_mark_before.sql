@@ -30,13 +30,39 @@ WHERE interaction_id > $settled_iid OR response_interaction_id > $settled_iid;
 INSERT OR IGNORE INTO temp.touched_days (day)
 SELECT substr(timestamp, 1, 10) FROM errors
 WHERE interaction_id > $settled_iid OR event_id > $events_wm;
--- What load_calls.sql and load_finish.sql recompute every run: open calls' statuses and
--- request.error links.
+-- The request.error links this run can change; load_finish.sql relinks only those. A
+-- link is the latest call of the error's REPL and method open at the error's time, so
+-- it can change only for errors at or after the earliest call whose row or times the
+-- run changes: the calls the rollback deletes or resets, the calls the run stages (new
+-- ones and the re-read tail's), and the calls of earlier runs it answers. The run's new
+-- events are linked besides (event_id > $events_wm). A run that reads every
+-- interaction again ($settled_iid = 0: a full run, or no interaction settled before)
+-- relinks every error ('' is before every time) without looking. Relinking every error
+-- in every run cost 0.35 s of a +1% run at 5M interactions.
+CREATE TEMP TABLE IF NOT EXISTS relink_from (t TEXT);
+DELETE FROM temp.relink_from;
+INSERT INTO temp.relink_from (t)
+SELECT '' WHERE $settled_iid = 0
+UNION ALL
+SELECT min(t) FROM (
+    SELECT min(request_time) AS t FROM tool_executions
+    WHERE interaction_request_id > $settled_iid OR interaction_response_id > $settled_iid
+    UNION ALL
+    SELECT min(request_time) FROM stg.calls
+    UNION ALL
+    SELECT min(t.request_time)
+    FROM stg.execution_responses AS u
+    JOIN tool_executions AS t ON t.interaction_request_id = u.interaction_request_id
+)
+WHERE $settled_iid > 0;
+-- What load_calls.sql and load_finish.sql recompute: open calls' statuses and the
+-- request.error links above.
 -- The open-call filter below must stay the one load_calls.sql's status pass uses.
 INSERT INTO temp.error_links_before (error_key, link, session_id, day)
 SELECT error_key, interaction_request_id, session_id, substr(timestamp, 1, 10)
 FROM errors
-WHERE error_source = 'request_error_event';
+WHERE error_source = 'request_error_event'
+    AND (event_id > $events_wm OR timestamp >= (SELECT t FROM temp.relink_from));
 INSERT INTO temp.unanswered_before (interaction_request_id, status, duration_ms, day)
 SELECT interaction_request_id, status, duration_ms, request_date
 FROM tool_executions

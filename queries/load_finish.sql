@@ -7,7 +7,9 @@ WHERE errors.error_key = r.error_key
     AND (errors.resolved IS NOT 1 OR errors.resolution_notes IS NOT r.resolution_notes);
 -- A request.error event (the proxy failed to reach a REPL) names no request: it belongs
 -- to the latest call of its method routed to that REPL that was open at that moment.
--- Recomputed every run, so the link follows the call's own settled attribution.
+-- Recomputed in every run that can change it (derive_mark_before.sql: the new events,
+-- and the errors at or after temp.relink_from), so the link follows the call's own
+-- settled attribution.
 UPDATE errors
 SET interaction_request_id = (
     SELECT t.interaction_request_id
@@ -19,7 +21,8 @@ SET interaction_request_id = (
     ORDER BY t.request_time DESC, t.interaction_request_id DESC
     LIMIT 1
 )
-WHERE error_source = 'request_error_event';
+WHERE error_source = 'request_error_event'
+    AND (event_id > $events_wm OR timestamp >= (SELECT t FROM temp.relink_from));
 UPDATE errors
 SET session_id = t.session_id,
     tool_name = t.tool_name,
@@ -28,8 +31,10 @@ SET session_id = t.session_id,
     input_that_caused_error = t.arguments
 FROM tool_executions AS t
 WHERE errors.error_source = 'request_error_event'
+    AND (errors.event_id > $events_wm OR errors.timestamp >= (SELECT t FROM temp.relink_from))
     AND t.interaction_request_id = errors.interaction_request_id;
 UPDATE errors
 SET session_id = source_session_id, tool_name = NULL, request_id = NULL, client_info = NULL,
     input_that_caused_error = NULL
-WHERE error_source = 'request_error_event' AND interaction_request_id IS NULL;
+WHERE error_source = 'request_error_event' AND interaction_request_id IS NULL
+    AND (event_id > $events_wm OR timestamp >= (SELECT t FROM temp.relink_from));

@@ -56,9 +56,9 @@ def mark_before(
     )
 
 
-def mark_after(conn: sqlite3.Connection, settled_iid: int, events_wm: int) -> None:
+def mark_after(conn: sqlite3.Connection, settled_iid: int) -> None:
     """After the staged rows are applied: add what they touch."""
-    run_file(conn, "derive_mark_after", {"settled_iid": settled_iid, "events_wm": events_wm})
+    run_file(conn, "derive_mark_after", {"settled_iid": settled_iid})
 
 
 @dataclass(frozen=True)

@@ -656,7 +656,7 @@ def apply_run(
     if not rebuild:
         run_file(conn, "load_apply")
         run_file(conn, "load_calls", calls)
-        run_file(conn, "load_finish", {"events_wm": events_wm})
+        run_file(conn, "load_finish")
         return
     # Each index build is a sort of the whole table: SQLite sorts with helper threads
     # when allowed (measured 20% faster for the eleven at 1M interactions).
@@ -677,7 +677,7 @@ def apply_run(
     # load_apply.sql inserts the errors; load_finish.sql looks them up by key.
     run_file(conn, "load_apply")
     _build(conn, indexes)
-    run_file(conn, "load_finish", {"events_wm": events_wm})
+    run_file(conn, "load_finish")
 
 
 def _index_name(create_index: str) -> str:

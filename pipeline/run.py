@@ -353,7 +353,7 @@ def _commit(
                 pending_timeout_ms=config.pending_timeout_ms,
                 recheck_all=recheck,
             )
-            mark_after(conn, settled_prev, events_wm)
+            mark_after(conn, settled_prev)
         with summary.timed("derive"):
             days = derive(
                 conn,

@@ -40,12 +40,10 @@ INSERT OR IGNORE INTO temp.touched_days (day)
 SELECT substr(timestamp, 1, 10) FROM stg.errors;
 INSERT OR IGNORE INTO temp.touched_days (day)
 SELECT substr(e.timestamp, 1, 10)
-FROM errors AS e
+FROM temp.relinked_errors AS e
 LEFT JOIN temp.error_links_before AS b ON b.error_key = e.error_key
-WHERE e.error_source = 'request_error_event'
-    AND (e.event_id > $events_wm OR e.timestamp >= (SELECT t FROM temp.relink_from))
-    AND (b.error_key IS NULL OR b.link IS NOT e.interaction_request_id
-        OR b.session_id IS NOT e.session_id);
+WHERE b.error_key IS NULL OR b.link IS NOT e.interaction_request_id
+    OR b.session_id IS NOT e.session_id;
 INSERT OR IGNORE INTO temp.touched_days (day)
 SELECT b.day
 FROM temp.unanswered_before AS b

@@ -39,12 +39,12 @@ WHERE interaction_id > $settled_iid OR event_id > $events_wm;
 -- interaction again ($settled_iid = 0: a full run, or no interaction settled before)
 -- relinks every error ('' is before every time) without looking. Relinking every error
 -- in every run cost 0.35 s of a +1% run at 5M interactions.
-CREATE TEMP TABLE IF NOT EXISTS relink_from (t TEXT);
+CREATE TEMP TABLE IF NOT EXISTS relink_from (t TEXT, events_wm INTEGER);
 DELETE FROM temp.relink_from;
-INSERT INTO temp.relink_from (t)
-SELECT '' WHERE $settled_iid = 0
+INSERT INTO temp.relink_from (t, events_wm)
+SELECT '', $events_wm WHERE $settled_iid = 0
 UNION ALL
-SELECT min(t) FROM (
+SELECT min(t), $events_wm FROM (
     SELECT min(request_time) AS t FROM tool_executions
     WHERE interaction_request_id > $settled_iid OR interaction_response_id > $settled_iid
     UNION ALL
@@ -55,14 +55,18 @@ SELECT min(t) FROM (
     JOIN tool_executions AS t ON t.interaction_request_id = u.interaction_request_id
 )
 WHERE $settled_iid > 0;
+-- The errors of those links, as load_finish.sql and derive_mark_after.sql read them.
+CREATE TEMP VIEW IF NOT EXISTS relinked_errors AS
+SELECT * FROM main.errors
+WHERE error_source = 'request_error_event'
+    AND (event_id > (SELECT events_wm FROM temp.relink_from)
+        OR timestamp >= (SELECT t FROM temp.relink_from));
 -- What load_calls.sql and load_finish.sql recompute: open calls' statuses and the
 -- request.error links above.
 -- The open-call filter below must stay the one load_calls.sql's status pass uses.
 INSERT INTO temp.error_links_before (error_key, link, session_id, day)
 SELECT error_key, interaction_request_id, session_id, substr(timestamp, 1, 10)
-FROM errors
-WHERE error_source = 'request_error_event'
-    AND (event_id > $events_wm OR timestamp >= (SELECT t FROM temp.relink_from));
+FROM temp.relinked_errors;
 INSERT INTO temp.unanswered_before (interaction_request_id, status, duration_ms, day)
 SELECT interaction_request_id, status, duration_ms, request_date
 FROM tool_executions

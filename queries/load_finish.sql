@@ -7,9 +7,9 @@ WHERE errors.error_key = r.error_key
     AND (errors.resolved IS NOT 1 OR errors.resolution_notes IS NOT r.resolution_notes);
 -- A request.error event (the proxy failed to reach a REPL) names no request: it belongs
 -- to the latest call of its method routed to that REPL that was open at that moment.
--- Recomputed in every run that can change it (derive_mark_before.sql: the new events,
--- and the errors at or after temp.relink_from), so the link follows the call's own
--- settled attribution.
+-- Recomputed in every run that can change it (temp.relinked_errors:
+-- derive_mark_before.sql says which), so the link follows the call's own settled
+-- attribution.
 UPDATE errors
 SET interaction_request_id = (
     SELECT t.interaction_request_id
@@ -21,8 +21,7 @@ SET interaction_request_id = (
     ORDER BY t.request_time DESC, t.interaction_request_id DESC
     LIMIT 1
 )
-WHERE error_source = 'request_error_event'
-    AND (event_id > $events_wm OR timestamp >= (SELECT t FROM temp.relink_from));
+WHERE id IN (SELECT id FROM temp.relinked_errors);
 UPDATE errors
 SET session_id = t.session_id,
     tool_name = t.tool_name,
@@ -30,11 +29,9 @@ SET session_id = t.session_id,
     client_info = CASE WHEN t.client_name IS NOT NULL THEN json_object('name', t.client_name) END,
     input_that_caused_error = t.arguments
 FROM tool_executions AS t
-WHERE errors.error_source = 'request_error_event'
-    AND (errors.event_id > $events_wm OR errors.timestamp >= (SELECT t FROM temp.relink_from))
+WHERE errors.id IN (SELECT id FROM temp.relinked_errors)
     AND t.interaction_request_id = errors.interaction_request_id;
 UPDATE errors
 SET session_id = source_session_id, tool_name = NULL, request_id = NULL, client_info = NULL,
     input_that_caused_error = NULL
-WHERE error_source = 'request_error_event' AND interaction_request_id IS NULL
-    AND (event_id > $events_wm OR timestamp >= (SELECT t FROM temp.relink_from));
+WHERE id IN (SELECT id FROM temp.relinked_errors) AND interaction_request_id IS NULL;

@@ -434,9 +434,7 @@ def _process_events(
         .otherwise(pl.lit("invalid_json")),
         excerpt=pl.col("data").str.slice(0, 200),
     )
-    staging.append("rejects", bad)
-    for reason, count in bad.group_by("reason").len().iter_rows():
-        summary.rejects[reason] = summary.rejects.get(reason, 0) + count
+    _stage_rejects(bad, staging, summary)
     good = frame.filter(~pl.col("data_invalid") & pl.col("ev_ts_ms").is_not_null())
     new_map = good.filter(pl.col("event_type") == "session.initialized").select(
         session_id=pl.col("event_session_id"),
@@ -634,8 +632,6 @@ def _process_interactions(
             rows = classify(batch.lazy()).collect()
             rej = rejects(rows.lazy(), "interactions", "interaction_id", None).collect()
         del batch
-        for reason, count in rej.group_by("reason").len().iter_rows():
-            summary.rejects[reason] = summary.rejects.get(reason, 0) + count
         good = rows.filter(pl.col("reject_reason").is_null())
         if settle_ms is not None:
             ripe = good.filter(pl.col("ts_ms") <= settle_ms)["interaction_id"].max()
@@ -648,7 +644,7 @@ def _process_interactions(
             open_reqs, unpaired = _process_batch(
                 good, context, client_map, open_reqs, staging, config, summary
             )
-        staging.append("rejects", _with_excerpts(reader, pl.concat([rej, unpaired])))
+        _stage_rejects(_with_excerpts(reader, pl.concat([rej, unpaired])), staging, summary)
         del context, rows, rej, good, unpaired
         # Without this the process grew by about 7 MB a batch (pipeline/memory.py).
         release_free_heap()
@@ -786,7 +782,7 @@ def _process_batch(
     )
     _stage_responses(answered, staging)
     _stage_errors(responses, pairs, candidates, staging, summary)
-    unpaired = _unpaired(responses, pairs, summary)
+    unpaired = _unpaired(responses, pairs)
     unmatched = ~pl.col("request_iid").is_in(pairs["request_iid"].implode())
     # Polars strings are views into their batch's buffers: a few open requests kept
     # from every batch would keep every batch's buffers alive (memory growing with the
@@ -1035,7 +1031,7 @@ def _stage_cancels(
 CANCEL_COLUMNS = ("cancel_iid", "cancel_time", "cancel_reason", "cancel_ts_ms")
 
 
-def _unpaired(responses: pl.DataFrame, pairs: pl.DataFrame, summary: RunSummary) -> pl.DataFrame:
+def _unpaired(responses: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     """A result that answers no open request is recorded, not dropped: its etl_rejects
     row, without its excerpt (_with_excerpts).
 
@@ -1045,14 +1041,19 @@ def _unpaired(responses: pl.DataFrame, pairs: pl.DataFrame, summary: RunSummary)
     lost = responses.join(pairs, on="response_iid", how="anti").filter(
         ~(pl.col("has_error") | pl.col("is_error"))
     )
-    if lost.height:
-        summary.rejects[REJECT_UNPAIRED] = summary.rejects.get(REJECT_UNPAIRED, 0) + lost.height
     return lost.select(
         source_table=pl.lit("interactions"),
         source_id=pl.col("response_iid"),
         reason=pl.lit(REJECT_UNPAIRED),
         excerpt=pl.lit(None, pl.String),
     )
+
+
+def _stage_rejects(rejected: pl.DataFrame, staging: Staging, summary: RunSummary) -> None:
+    """Stage etl_rejects rows and count them by reason in the run's summary."""
+    staging.append("rejects", rejected)
+    for reason, count in rejected.group_by("reason").len().iter_rows():
+        summary.rejects[reason] = summary.rejects.get(reason, 0) + count
 
 
 def _with_excerpts(reader: BatchReader, rejected: pl.DataFrame) -> pl.DataFrame:

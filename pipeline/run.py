@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar, cast
@@ -36,6 +36,7 @@ from pipeline.load import (
     SCHEMA_VERSION,
     Staging,
     apply_run,
+    flushing,
     open_target,
     read_metadata,
     read_target,
@@ -341,30 +342,32 @@ def _commit(
         summary.timed("write_lock"),
         write_transaction(target, staging, config.busy_timeout_ms) as conn,
     ):
-        with summary.timed("apply"):
-            # Timeouts are final unless the pending timeout itself changed.
-            recheck = full or meta.get("pending_timeout_ms") != str(config.pending_timeout_ms)
-            mark_before(conn, settled_prev, events_wm, recheck)
-            apply_run(
-                conn,
-                settled_iid=settled_prev,
-                events_wm=events_wm,
-                newest_ts=bounds.newest_ts,
-                pending_timeout_ms=config.pending_timeout_ms,
-                recheck_all=recheck,
-            )
-            mark_after(conn, settled_prev)
-        with summary.timed("derive"):
-            days = derive(
-                conn,
-                DeriveParams(
+        # A rebuild's pages go to disk while it computes, not all at COMMIT.
+        with flushing(config.target) if plan.full else nullcontext():
+            with summary.timed("apply"):
+                # Timeouts are final unless the pending timeout itself changed.
+                recheck = full or meta.get("pending_timeout_ms") != str(config.pending_timeout_ms)
+                mark_before(conn, settled_prev, events_wm, recheck)
+                apply_run(
+                    conn,
+                    settled_iid=settled_prev,
+                    events_wm=events_wm,
                     newest_ts=bounds.newest_ts,
-                    idle_timeout_ms=config.idle_timeout_ms,
-                    init_window_ms=config.init_window_ms,
-                    closed_sessions=closed,
-                ),
-                None if staged is None else staged.result(),
-            )
+                    pending_timeout_ms=config.pending_timeout_ms,
+                    recheck_all=recheck,
+                )
+                mark_after(conn, settled_prev)
+            with summary.timed("derive"):
+                days = derive(
+                    conn,
+                    DeriveParams(
+                        newest_ts=bounds.newest_ts,
+                        idle_timeout_ms=config.idle_timeout_ms,
+                        init_window_ms=config.init_window_ms,
+                        closed_sessions=closed,
+                    ),
+                    None if staged is None else staged.result(),
+                )
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid4().hex[:8]}"
         etl_day = _write_run_metric(conn, run_id, summary, clock)
         summary.run_id = run_id

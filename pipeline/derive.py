@@ -494,17 +494,20 @@ def _time_text(conn: sqlite3.Connection, tbl: int, key: int, resp: bool) -> str:
 
 
 def _repl_lifecycles(conn: sqlite3.Connection) -> set[str]:
-    """Recompute every REPL's lifecycle from its registry events and failed calls."""
+    """Recompute the lifecycle of each REPL whose facts changed this run (temp.dirty_repls,
+    derive_mark_before.sql) from its registry events and failed calls."""
     events: dict[str, list[dict[str, Any]]] = {}
     for event_id, repl_id, event_type, ts, data in conn.execute(
-        "SELECT event_id, repl_id, event_type, timestamp, data FROM etl_repl_events"
+        "SELECT event_id, repl_id, event_type, timestamp, data FROM etl_repl_events "
+        "WHERE repl_id IN (SELECT repl_id FROM temp.dirty_repls)"
     ):
         events.setdefault(repl_id, []).append(
             {"order_key": event_id, "event_type": event_type, "timestamp": ts, "data": data}
         )
     for error_key, repl_id, ts, message in conn.execute(
         "SELECT error_key, source_session_id, timestamp, message FROM errors "
-        "WHERE error_source = 'request_error_event' AND source_session_id IS NOT NULL"
+        "WHERE error_source = 'request_error_event' "
+        "AND source_session_id IN (SELECT repl_id FROM temp.dirty_repls)"
     ):
         events.setdefault(repl_id, []).append(
             {
@@ -524,5 +527,7 @@ def _repl_lifecycles(conn: sqlite3.Connection) -> set[str]:
         return None if row is None else str(row[0])
 
     new = {rid: repl_lifecycle(rid, evs, first_success_after) for rid, evs in events.items()}
-    old = _lifecycle_rows(conn, "entity_type = 'repl'", ())
+    old = _lifecycle_rows(
+        conn, "entity_type = 'repl' AND session_id IN (SELECT repl_id FROM temp.dirty_repls)", ()
+    )
     return _replace_changed(conn, old, new)

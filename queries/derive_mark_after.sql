@@ -33,6 +33,21 @@ INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
 SELECT session_id FROM stg.client_map;
 INSERT OR IGNORE INTO temp.dirty_sessions (session_id)
 SELECT session_id FROM stg.stateless_clients;
+-- REPLs (derive_mark_before.sql says which): those of the calls staged or answered, of
+-- the new registry and request.error events. A full rebuild's staged events name every
+-- REPL with a lifecycle, so its calls are not read.
+INSERT OR IGNORE INTO temp.dirty_repls (repl_id)
+SELECT answered_by FROM stg.calls WHERE $settled_iid > 0 AND answered_by IS NOT NULL;
+INSERT OR IGNORE INTO temp.dirty_repls (repl_id)
+SELECT t.answered_by
+FROM stg.execution_responses AS u
+JOIN tool_executions AS t ON t.interaction_request_id = u.interaction_request_id
+WHERE t.answered_by IS NOT NULL;
+INSERT OR IGNORE INTO temp.dirty_repls (repl_id)
+SELECT repl_id FROM stg.repl_events;
+INSERT OR IGNORE INTO temp.dirty_repls (repl_id)
+SELECT source_session_id FROM stg.errors
+WHERE error_source = 'request_error_event' AND source_session_id IS NOT NULL;
 -- Days whose rows changed in any partitioned table (for the Parquet export).
 INSERT OR IGNORE INTO temp.touched_days (day)
 SELECT day FROM temp.dirty_days;

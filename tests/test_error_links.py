@@ -1,4 +1,5 @@
-"""request.error links after an incremental run equal those of one full run.
+"""request.error links and REPL lifecycles after an incremental run equal those of one
+full run.
 
 A request.error event names no call: it is linked to the latest call of its REPL and
 method open at its time (queries/load_finish.sql). An incremental run relinks only the
@@ -6,6 +7,10 @@ errors whose link it can change (derive_mark_before.sql). Each case here is a lo
 whose second part changes a link only through one of the reasons a link can change:
 a late-logged event, a late-logged call, a late-logged response, a response of the
 re-read tail that pairs with another call.
+
+A REPL's lifecycle is made of its registry events, its request.error events and the
+first call it answers after a failure; an incremental run redoes only the REPLs whose
+facts it changes (derive_mark_before.sql). Each REPL case changes one of them.
 """
 
 from __future__ import annotations
@@ -179,4 +184,85 @@ def test_links_after_two_runs_equal_one_full_run(tmp_path: Path, case: str, sett
     assert summary.mode == "incremental"
     assert _links(whole) == expected
     assert _links(live) == expected
+    assert outputs(live) == outputs(whole)
+
+
+def _unregistered(at: float, repl: str = REPL) -> list[Row]:
+    return [("e", _t(at), repl, "repl.unregistered", {"name": "r", "status": "stopped"})]
+
+
+def _repl_states(db: Path) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    rows = conn.execute(
+        "SELECT session_id, timestamp, to_state FROM session_lifecycle "
+        "WHERE entity_type = 'repl' ORDER BY session_id, timestamp, id"
+    ).fetchall()
+    conn.close()
+    return rows
+
+
+# Every call is answered: a call still open when a run ends takes its status from the
+# newest row's time, which rows logged late with earlier times move back.
+REPL_CASES: dict[str, tuple[list[Row], list[Row], list[tuple[object, ...]]]] = {
+    # A failure logged after the run that read the calls around it.
+    "late_failure": (
+        [*_init(0), *_call(1, 1), *_reply(1, 2), *_later()],
+        [*_failure(5)],
+        [(REPL, _t(5), "error")],
+    ),
+    # The REPL answers a call logged late: it is connected again from that answer.
+    "late_call_answered": (
+        [*_init(0), *_call(1, 1), *_reply(1, 2), *_failure(3), *_later()],
+        [*_call(2, 4), *_reply(2, 6)],
+        [(REPL, _t(3), "error"), (REPL, _t(6), "connected")],
+    ),
+    # A call of the first run, answered by a response logged late.
+    "late_response": (
+        [*_init(0), *_call(1, 1), *_reply(1, 2), *_failure(3), *_call(2, 4), *_later()],
+        [*_reply(2, 6)],
+        [(REPL, _t(3), "error"), (REPL, _t(6), "connected")],
+    ),
+    # A registry event logged late.
+    "late_unregistered": (
+        [*_init(0), *_call(1, 1), *_reply(1, 2), *_failure(3), *_later()],
+        [*_unregistered(5)],
+        [(REPL, _t(3), "error"), (REPL, _t(5), "disconnected")],
+    ),
+    # Another REPL's lifecycle, which the run does not touch, stays as it was.
+    "other_repl_kept": (
+        [
+            *_init(0),
+            *_init(0.5, OTHER_CLIENT, OTHER_REPL),
+            *_failure(2, OTHER_REPL),
+            *_call(1, 1),
+            *_reply(1, 3),
+            *_later(),
+        ],
+        [*_failure(5)],
+        [(REPL, _t(5), "error"), (OTHER_REPL, _t(2), "error")],
+    ),
+}
+
+
+@pytest.mark.parametrize("settled", [True, False], ids=["settled", "read-again"])
+@pytest.mark.parametrize("case", sorted(REPL_CASES))
+def test_repl_lifecycles_after_two_runs_equal_one_full_run(
+    tmp_path: Path, case: str, settled: bool
+) -> None:
+    first, second, expected = REPL_CASES[case]
+    if not settled:
+        first = [row for row in first if row not in _later()]
+    live = tmp_path / "live.db"
+    new_live_source(live)
+    _append(live, first)
+    etl(live)
+    _append(live, second)
+    summary = etl(live)
+    whole = tmp_path / "whole.db"
+    new_live_source(whole)
+    _append(whole, first + second)
+    etl(whole)
+    assert summary.mode == "incremental"
+    assert _repl_states(whole) == expected
+    assert _repl_states(live) == expected
     assert outputs(live) == outputs(whole)

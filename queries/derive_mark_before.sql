@@ -33,23 +33,18 @@ WHERE interaction_id > $settled_iid OR event_id > $events_wm;
 -- REPLs whose lifecycle this run can change; derive._repl_lifecycles redoes only those.
 -- A REPL's lifecycle is made of its registry events, its request.error events and the
 -- first successful call it answered after each error, so it changes only with rows of
--- those that the run deletes, resets, adds or answers: the REPLs of such rows, here
--- (before the rollback) and in derive_mark_after.sql. A run that reads every
--- interaction again ($settled_iid = 0) redoes every REPL, old and new. Redoing every
--- REPL in every run read every registry and request.error event of the log (0.15 s of a
--- +1% run at 5M interactions).
+-- those that the run deletes, resets, adds or answers. Here, before the rollback: the
+-- REPLs that answered the calls it deletes or resets (a re-read response may then
+-- answer no call). The events it deletes are read again and staged, with their REPLs
+-- (derive_mark_after.sql). A run that reads every interaction again ($settled_iid = 0)
+-- redoes every REPL, old and new. Redoing every REPL in every run read every registry
+-- and request.error event of the log (0.15 s of a +1% run at 5M interactions).
 CREATE TEMP TABLE IF NOT EXISTS dirty_repls (repl_id TEXT PRIMARY KEY);
 DELETE FROM temp.dirty_repls;
 INSERT OR IGNORE INTO temp.dirty_repls (repl_id)
 SELECT answered_by FROM tool_executions
 WHERE $settled_iid > 0 AND answered_by IS NOT NULL
     AND (interaction_request_id > $settled_iid OR interaction_response_id > $settled_iid);
-INSERT OR IGNORE INTO temp.dirty_repls (repl_id)
-SELECT repl_id FROM etl_repl_events WHERE event_id > $events_wm;
-INSERT OR IGNORE INTO temp.dirty_repls (repl_id)
-SELECT source_session_id FROM errors
-WHERE event_id > $events_wm AND error_source = 'request_error_event'
-    AND source_session_id IS NOT NULL;
 INSERT OR IGNORE INTO temp.dirty_repls (repl_id)
 SELECT session_id FROM session_lifecycle WHERE $settled_iid = 0 AND entity_type = 'repl';
 -- The request.error links this run can change; load_finish.sql relinks only those. A

@@ -228,6 +228,24 @@ REPL_CASES: dict[str, tuple[list[Row], list[Row], list[tuple[object, ...]]]] = {
         [*_unregistered(5)],
         [(REPL, _t(3), "error"), (REPL, _t(5), "disconnected")],
     ),
+    # A response of the re-read tail that then answers no call. Call 5 has no event
+    # in the first run: its route is unknown, and the REPL's response answers it (the
+    # REPL is connected again after its failure). Its event, logged late, names a
+    # client of the other REPL, whose calls this REPL cannot answer: the response
+    # answers nothing, and only the rollback knows the REPL it had answered for.
+    "re_read_response_answers_nothing": (
+        [
+            *_init(0),
+            *_init(0.5, OTHER_CLIENT, OTHER_REPL),
+            *_call(1, 1),
+            *_reply(1, 2),
+            *_failure(10),
+            ("i", _t(11), "proxy", "inbound", {"jsonrpc": "2.0", "id": 5, "method": "tools/call"}),
+            *_reply(5, 12),
+        ],
+        [*_received(5, 11.001, OTHER_CLIENT)],
+        [(REPL, _t(10), "error")],
+    ),
     # Another REPL's lifecycle, which the run does not touch, stays as it was.
     "other_repl_kept": (
         [

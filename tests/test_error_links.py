@@ -110,6 +110,29 @@ def _append(source: Path, rows: list[Row]) -> None:
     conn.close()
 
 
+def _two_runs_and_one(
+    tmp_path: Path, first: list[Row], second: list[Row], settled: bool
+) -> tuple[Path, Path]:
+    """The log read by two runs (live: the first part, then the second) and by one
+    (whole); their outputs must be equal. settled=False drops the rows that settle the
+    first part, so the second run reads every interaction again."""
+    if not settled:
+        first = [row for row in first if row not in _later()]
+    live = tmp_path / "live.db"
+    new_live_source(live)
+    _append(live, first)
+    etl(live)
+    _append(live, second)
+    summary = etl(live)
+    whole = tmp_path / "whole.db"
+    new_live_source(whole)
+    _append(whole, first + second)
+    etl(whole)
+    assert summary.mode == "incremental"
+    assert outputs(live) == outputs(whole)
+    return live, whole
+
+
 def _links(db: Path) -> list[tuple[object, ...]]:
     conn = sqlite3.connect(db)
     rows = conn.execute(
@@ -169,22 +192,9 @@ CASES: dict[str, tuple[list[Row], list[Row], list[tuple[object, ...]]]] = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_links_after_two_runs_equal_one_full_run(tmp_path: Path, case: str, settled: bool) -> None:
     first, second, expected = CASES[case]
-    if not settled:
-        first = [row for row in first if row not in _later()]
-    live = tmp_path / "live.db"
-    new_live_source(live)
-    _append(live, first)
-    etl(live)
-    _append(live, second)
-    summary = etl(live)
-    whole = tmp_path / "whole.db"
-    new_live_source(whole)
-    _append(whole, first + second)
-    etl(whole)
-    assert summary.mode == "incremental"
+    live, whole = _two_runs_and_one(tmp_path, first, second, settled)
     assert _links(whole) == expected
     assert _links(live) == expected
-    assert outputs(live) == outputs(whole)
 
 
 def _unregistered(at: float, repl: str = REPL) -> list[Row]:
@@ -268,19 +278,6 @@ def test_repl_lifecycles_after_two_runs_equal_one_full_run(
     tmp_path: Path, case: str, settled: bool
 ) -> None:
     first, second, expected = REPL_CASES[case]
-    if not settled:
-        first = [row for row in first if row not in _later()]
-    live = tmp_path / "live.db"
-    new_live_source(live)
-    _append(live, first)
-    etl(live)
-    _append(live, second)
-    summary = etl(live)
-    whole = tmp_path / "whole.db"
-    new_live_source(whole)
-    _append(whole, first + second)
-    etl(whole)
-    assert summary.mode == "incremental"
+    live, whole = _two_runs_and_one(tmp_path, first, second, settled)
     assert _repl_states(whole) == expected
     assert _repl_states(live) == expected
-    assert outputs(live) == outputs(whole)

@@ -631,7 +631,7 @@ def flushing(path: Path, interval_s: float = FLUSH_INTERVAL_S) -> Iterator[None]
     A full rebuild rewrites the whole target (400 MB at 1M interactions) and SQLite
     syncs it only at COMMIT, which then waited 0.36 s for the disk while both cores
     idled. A thread instead syncs the file every interval_s while the load and derive
-    compute, so the commit finds little left to write (0.04 s). It writes out only what
+    compute, so the commit finds little left to write (0.03 s). It writes out only what
     the kernel may write out at any moment anyway: SQLite's own syncs, and their order
     against its journal, are unchanged.
 

@@ -343,7 +343,7 @@ def _commit(
         write_transaction(target, staging, config.busy_timeout_ms) as conn,
     ):
         # A rebuild's pages go to disk while it computes, not all at COMMIT.
-        with flushing(config.target) if plan.full else nullcontext():
+        with flushing(config.target) if full else nullcontext():
             with summary.timed("apply"):
                 # Timeouts are final unless the pending timeout itself changed.
                 recheck = full or meta.get("pending_timeout_ms") != str(config.pending_timeout_ms)

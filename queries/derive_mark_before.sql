@@ -38,7 +38,8 @@ WHERE interaction_id > $settled_iid OR event_id > $events_wm;
 -- answer no call). The events it deletes are read again and staged, with their REPLs
 -- (derive_mark_after.sql). A run that reads every interaction again ($settled_iid = 0)
 -- redoes every REPL, old and new. Redoing every REPL in every run read every registry
--- and request.error event of the log (0.15 s of a +1% run at 5M interactions).
+-- and request.error event of the log: derive of a +1% run at 5M interactions took
+-- 0.53 s with it, 0.48 s without.
 CREATE TEMP TABLE IF NOT EXISTS dirty_repls (repl_id TEXT PRIMARY KEY);
 DELETE FROM temp.dirty_repls;
 INSERT OR IGNORE INTO temp.dirty_repls (repl_id)

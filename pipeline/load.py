@@ -65,10 +65,12 @@ REINDEXED_TABLES = ("tool_executions", "etl_requests", "errors")
 # indexes row by row, and two of the eleven on tool_executions (duration, JSON id) take
 # keys all over the index: with the default 2 MB a page is read again for nearly every
 # row. 16 MB made the load of a +1% run 0.26 s to 0.20 s at 1M interactions and 1.35 s
-# to 1.04 s at 5M, at no measurable peak RSS; 64 or 256 MB saved little more and cost
-# 30-60 MB. A full rebuild keeps the default: its index builds got slower with more
-# cache (docs/performance.md).
-INCREMENTAL_CACHE_KIB = 16384
+# to 1.04 s at 5M. At 5M those two indexes alone outgrow 16 MB, and the insert spilled
+# dirty pages (with a journal sync) before the commit: 64 MB took the load from
+# 0.79-0.86 s to 0.66-0.74 s (four alternating pairs), at no measurable peak RSS;
+# 256 MB made the commit longer instead. A full rebuild keeps the default: its index
+# builds got slower with more cache (docs/performance.md).
+INCREMENTAL_CACHE_KIB = 65536
 
 # The staged calls' columns (answered ones in `executions`, unanswered in
 # `executions_open`): tool_executions' own, id included (staged_calls_tables).

@@ -7,6 +7,7 @@ CALLS  ?= 5000
 SEED   ?= 1
 SIZES  ?= 100k,1m,5m
 RESULTS ?= bench/RESULTS.md
+REPEAT  ?= 3
 
 .PHONY: help install dev etl demo lint test test-all clean bench
 
@@ -46,8 +47,8 @@ test: lint ## Lint, type-check, then run the test suite (slow tests included)
 test-fast: lint ## Lint, type-check, then the tests not marked slow
 	$(BIN)/pytest -q -m "not slow"
 
-bench: $(BIN)/.installed ## Benchmark the ETL against a pure-SQLite script (SIZES=100k,1m,5m RESULTS=bench/RESULTS.md)
-	$(BIN)/python -m bench --sizes "$(SIZES)" --results "$(RESULTS)"
+bench: $(BIN)/.installed ## Benchmark the ETL against a pure-SQLite script (SIZES=100k,1m,5m REPEAT=3 RESULTS=bench/RESULTS.md)
+	$(BIN)/python -m bench --sizes "$(SIZES)" --repeat "$(REPEAT)" --results "$(RESULTS)"
 
 clean: ## Remove the virtual environment and caches (keeps data/)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -70,8 +70,21 @@ def parse_sizes(text: str) -> list[str]:
     show_default=True,
     help="Measure pipeline/ and queries/ as committed at HEAD (a snapshot), or the work tree.",
 )
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Runs of each step; the median counts (the machine's speed drifts).",
+)
 def main(
-    sizes: str, data_dir: Path, results: Path, keep_work: bool, max_rss_gb: float, code: str
+    sizes: str,
+    data_dir: Path,
+    results: Path,
+    keep_work: bool,
+    max_rss_gb: float,
+    code: str,
+    repeat: int,
 ) -> None:
     """Benchmark the ETL against a pure-SQLite script and a bare read (issue 5)."""
     labels = parse_sizes(sizes)
@@ -93,6 +106,7 @@ def main(
                 log=console.log,
                 max_rss_mb=max_rss_gb * 1024,
                 code=etl_code,
+                repeat=repeat,
             )
         )
         # Rewritten after each size, so that a long run stopped halfway keeps its numbers.

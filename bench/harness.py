@@ -2,7 +2,9 @@
 
 Every step runs in its own child process on the same working copy of the source, in
 this order, so they all read a file the page cache already holds (the copy and the
-untimed count that precede them have read it whole).
+untimed count that precede them have read it whole). Each step runs `repeat` times and
+counts its median run: on a shared machine the same run varies by 10-20% within an
+hour, and the baseline and the full ETL alternate so that a slow spell slows both.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.baseline import agreement
@@ -34,7 +36,7 @@ from bench.report import (
     load_profile,
 )
 
-__all__ = ["METHOD", "REPO", "run_size"]
+__all__ = ["METHOD", "REPO", "median_run", "run_size", "step_from_runs"]
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILE_ENV = "MCP_ANALYTICS_PROFILE"
@@ -51,7 +53,9 @@ databases are cached in `data/bench/` (git-ignored) with a `.json` note of how t
 were made; delete them to rebuild.
 
 **Steps**, for each size, on a working copy of the cached database without its newest
-1% of interactions (and the events logged after the last kept one):
+1% of interactions (and the events logged after the last kept one), each run
+`--repeat` times (`make bench REPEAT=n`, 3 by default; the runs of 1 and 2 below
+alternate, then every full run's target gets its incremental run):
 
 1. *bare read*: `SELECT count(*), sum(length(CAST(content AS BLOB)))` over
    interactions and the same over events' data: every JSON byte read once by SQLite.
@@ -69,12 +73,31 @@ were made; delete them to rebuild.
    *incremental ETL*: `python -m pipeline etl SOURCE --target SAME --quiet`.
 
 The page cache holds the source for every step. Peak RSS, wall and CPU time are each
-child's own (`os.wait4`).
+child's own (`os.wait4`). A step's wall and CPU time are those of its median run (the
+faster middle one of an even count), its peak RSS the largest of its runs, and the
+`runs` column lists every run's wall time in the order they ran.
 """
 
 
-def _step(name: str, rows: int, json_bytes: int, m: Measurement) -> Step:
-    return Step(name, rows, json_bytes, m.wall_s, m.peak_rss_mb, m.cpu_percent)
+def median_run(runs: Sequence[Measurement]) -> int:
+    """The index of the run of median wall time (the faster middle one of an even count)."""
+    order = sorted(range(len(runs)), key=lambda i: runs[i].wall_s)
+    return order[(len(runs) - 1) // 2]
+
+
+def step_from_runs(name: str, rows: int, json_bytes: int, runs: Sequence[Measurement]) -> Step:
+    """A step from its runs: the median run's wall and CPU time, the largest peak RSS of
+    any run (the memory targets are limits), and every run's wall time in order."""
+    m = runs[median_run(runs)]
+    return Step(
+        name,
+        rows,
+        json_bytes,
+        m.wall_s,
+        max(r.peak_rss_mb for r in runs),
+        m.cpu_percent,
+        tuple(r.wall_s for r in runs),
+    )
 
 
 def run_size(
@@ -85,13 +108,18 @@ def run_size(
     max_rss_mb: float = DEFAULT_MAX_RSS_MB,
     chunk_calls: int = CHUNK_CALLS,
     code: CodeVersion | None = None,
+    repeat: int = 1,
 ) -> SizeResult:
-    """Build (or reuse) the database of `label` and measure every step on it.
+    """Build (or reuse) the database of `label` and measure every step on it, each
+    `repeat` times.
 
     A step that fails (or passes the memory cap) ends the size: the result keeps the
     steps measured before it and says which one failed in `failure`. The ETL runs from
     `code` (default: the work tree).
     """
+    if repeat < 1:
+        msg = f"repeat must be at least 1, not {repeat}"
+        raise ValueError(msg)
     data_dir = data_dir.resolve()
     etl_code = work_tree(REPO) if code is None else code
     info = ensure_bench_db(data_dir, label, chunk_calls=chunk_calls, log=log)
@@ -106,7 +134,7 @@ def run_size(
         result = SizeResult(label, totals.interactions, totals.events, totals.json_bytes)
         result.load_before = load_average()
         try:
-            _measure_steps(result, info.path, work, etl_code, log, max_rss_mb)
+            _measure_steps(result, info.path, work, etl_code, log, max_rss_mb, repeat)
         except StepFailed as exc:
             result.failure = str(exc).splitlines()[0]
             log(f"{label}: [red]failed[/red]: {exc}")
@@ -123,39 +151,76 @@ def _measure_steps(
     code: CodeVersion,
     log: Callable[[str], None],
     max_rss_mb: float,
+    repeat: int,
 ) -> None:
     label, source, python = result.label, work / "source.db", sys.executable
     rows, size = result.interactions, result.json_bytes
+    runs = range(1, repeat + 1)
 
     log(f"{label}: bare read")
-    m = measure([python, "-m", "bench.baseline", "bare-read", source], max_rss_mb=max_rss_mb)
-    result.steps[BARE] = _step(BARE, rows, size, m)
+    bare = [
+        measure([python, "-m", "bench.baseline", "bare-read", source], max_rss_mb=max_rss_mb)
+        for _ in runs
+    ]
+    result.steps[BARE] = step_from_runs(BARE, rows, size, bare)
 
-    log(f"{label}: SQLite baseline")
+    # The baseline and the full ETL alternate. Every full run leaves its own target,
+    # the state an incremental run starts from.
+    baselines: list[Measurement] = []
+    fulls: list[Measurement] = []
+    profiles: list[dict[str, float]] = []
+    targets = [work / f"etl-{i}.db" for i in runs]
     baseline_db = work / "baseline.db"
-    m = measure(
-        [python, "-m", "bench.baseline", "script", source, baseline_db], max_rss_mb=max_rss_mb
-    )
-    result.steps[BASELINE] = _step(BASELINE, rows, size, m)
-
-    log(f"{label}: full ETL")
-    target = work / "etl.db"
-    profile = work / "profile-full.json"
-    env = {**os.environ, PROFILE_ENV: str(profile)}
-    cmd: list[str | Path] = [python, "-m", "pipeline", "etl", source, "--target", target]
-    m = measure([*cmd, "--full", "--quiet"], cwd=code.root, env=env, max_rss_mb=max_rss_mb)
-    result.steps[FULL] = _step(FULL, rows, size, m)
-    if stages := load_profile(profile):
+    for i, target in zip(runs, targets, strict=True):
+        log(f"{label}: SQLite baseline ({i} of {repeat})")
+        baseline_db.unlink(missing_ok=True)
+        baselines.append(
+            measure(
+                [python, "-m", "bench.baseline", "script", source, baseline_db],
+                max_rss_mb=max_rss_mb,
+            )
+        )
+        log(f"{label}: full ETL ({i} of {repeat})")
+        m, stages = _etl(python, source, target, ["--full"], code, work, max_rss_mb)
+        fulls.append(m)
+        profiles.append(stages)
+    result.steps[BASELINE] = step_from_runs(BASELINE, rows, size, baselines)
+    result.steps[FULL] = step_from_runs(FULL, rows, size, fulls)
+    if stages := profiles[median_run(fulls)]:
         result.profile["full"] = stages
-    result.agreement = agreement(target, baseline_db)
+    result.agreement = agreement(targets[0], baseline_db)
 
-    log(f"{label}: appending the held-back 1%, incremental ETL")
+    log(f"{label}: appending the held-back 1%")
     added = append_held_back(cached, source)
     result.appended_interactions = added.interactions
     result.appended_events = added.events
-    profile = work / "profile-incremental.json"
-    env = {**os.environ, PROFILE_ENV: str(profile)}
-    m = measure([*cmd, "--quiet"], cwd=code.root, env=env, max_rss_mb=max_rss_mb)
-    result.steps[INCREMENTAL] = _step(INCREMENTAL, added.interactions, added.json_bytes, m)
-    if stages := load_profile(profile):
+    incrementals: list[Measurement] = []
+    profiles = []
+    for i, target in zip(runs, targets, strict=True):
+        log(f"{label}: incremental ETL ({i} of {repeat})")
+        m, stages = _etl(python, source, target, [], code, work, max_rss_mb)
+        incrementals.append(m)
+        profiles.append(stages)
+    result.steps[INCREMENTAL] = step_from_runs(
+        INCREMENTAL, added.interactions, added.json_bytes, incrementals
+    )
+    if stages := profiles[median_run(incrementals)]:
         result.profile["incremental"] = stages
+
+
+def _etl(
+    python: str,
+    source: Path,
+    target: Path,
+    options: list[str],
+    code: CodeVersion,
+    work: Path,
+    max_rss_mb: float,
+) -> tuple[Measurement, dict[str, float]]:
+    """One `python -m pipeline etl` run from `code`, with the stage timings it reports."""
+    profile = work / "profile.json"
+    profile.unlink(missing_ok=True)
+    env = {**os.environ, PROFILE_ENV: str(profile)}
+    cmd: list[str | Path] = [python, "-m", "pipeline", "etl", source, "--target", target]
+    m = measure([*cmd, *options, "--quiet"], cwd=code.root, env=env, max_rss_mb=max_rss_mb)
+    return m, load_profile(profile)

@@ -46,9 +46,10 @@ class Step:
     name: str
     rows: int  # interactions the step read (the appended ones for the incremental run)
     json_bytes: int  # interactions' content plus events' data of those rows
-    wall_s: float
-    peak_rss_mb: float
-    cpu_percent: float
+    wall_s: float  # of the median run when the step ran more than once
+    peak_rss_mb: float  # the largest of its runs
+    cpu_percent: float  # of the median run
+    runs: tuple[float, ...] = ()  # every run's wall time, in the order they ran
 
     @property
     def cpu_s(self) -> float:
@@ -242,6 +243,7 @@ def _rows(results: Sequence[SizeResult]) -> list[list[str]]:
                     f"{s.rows:,}",
                     f"{s.json_bytes / MB:,.1f}",
                     f"{s.wall_s:.2f}",
+                    " / ".join(f"{w:.2f}" for w in s.runs) or "—",
                     f"{s.cpu_s:.2f}",
                     f"{s.rows_per_s:,.0f}",
                     f"{s.mb_per_s:,.1f}",
@@ -261,6 +263,7 @@ HEADERS = (
     "interactions",
     "JSON MB",
     "wall s",
+    "runs",
     "CPU s",
     "rows/s",
     "MB/s",
@@ -318,7 +321,9 @@ def render_markdown(
         "## Results",
         "",
         "Wall time, peak RSS and CPU (user + system) are each child process's own",
-        "(`os.wait4`); CPU % below 100 for a one-threaded step means it waited for a core",
+        "(`os.wait4`). Each step ran as often as `runs` lists (in that order); wall and CPU",
+        "are its median run's, peak RSS the largest of its runs, and every ratio is of",
+        "medians. CPU % below 100 for a one-threaded step means it waited for a core",
         "(the machine is shared: see the load averages below the table). rows/s",
         "counts interactions (the incremental run: the appended ones); JSON MB are the",
         "bytes of the interactions' content plus the events' data those rows make up.",
@@ -424,6 +429,7 @@ def results_as_json(results: Sequence[SizeResult]) -> list[dict[str, Any]]:
                         "wall_s": s.wall_s,
                         "peak_rss_mb": s.peak_rss_mb,
                         "cpu_percent": s.cpu_percent,
+                        "runs": list(s.runs),
                     }
                     for name, s in r.steps.items()
                 },

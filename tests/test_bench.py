@@ -19,8 +19,8 @@ from bench.__main__ import parse_sizes
 from bench.baseline import agreement, run_baseline
 from bench.code import snapshot_head
 from bench.datasets import append_held_back, ensure_bench_db, hold_back
-from bench.harness import run_size
-from bench.measure import StepFailed, measure
+from bench.harness import median_run, run_size, step_from_runs
+from bench.measure import Measurement, StepFailed, measure
 from bench.report import (
     BARE,
     BASELINE,
@@ -197,15 +197,37 @@ def test_measure_stops_a_child_above_the_memory_cap() -> None:
 def test_run_size_end_to_end(tmp_path: Path) -> None:
     said: list[str] = []
     code = snapshot_head(REPO, tmp_path / "code")
-    r = run_size("100k", tmp_path, log=said.append, chunk_calls=150, code=code)
+    r = run_size("100k", tmp_path, log=said.append, chunk_calls=150, code=code, repeat=2)
     assert r.failure is None, said
     assert set(r.steps) == {BARE, BASELINE, FULL, INCREMENTAL}
+    # Every step ran twice: its time is the faster one (the lower median of two).
+    assert all(len(s.runs) == 2 and s.wall_s == min(s.runs) for s in r.steps.values())
+    # Each full run's target had its own incremental run.
+    assert said.count("100k: incremental ETL (2 of 2)") == 1
     assert r.steps[FULL].rows == r.interactions > 0
     assert 0 < r.appended_interactions == r.steps[INCREMENTAL].rows < r.interactions
     assert r.agreement is not None
     assert r.agreement.response_rate >= AGREEMENT_MIN
     assert all(s.peak_rss_mb > 0 and s.wall_s > 0 for s in r.steps.values())
     assert not (tmp_path / "work" / "100k").exists()  # work copies removed
+
+
+def _run(wall: float, rss: float) -> Measurement:
+    return Measurement(wall, rss, wall, 0, "", "")
+
+
+def test_a_step_counts_its_median_run() -> None:
+    runs = [_run(12.0, 500.0), _run(10.0, 700.0), _run(11.0, 600.0)]
+    assert median_run(runs) == 2
+    assert median_run(runs[:2]) == 1  # of two, the faster
+    assert median_run(runs[:1]) == 0
+    step = step_from_runs(FULL, 10, 100, runs)
+    assert (step.wall_s, step.peak_rss_mb, step.runs) == (11.0, 700.0, (12.0, 10.0, 11.0))
+    result = SizeResult("1m", 10, 10, 100)
+    result.steps[FULL] = step
+    assert "| 1m | full ETL | 10 | 0.0 | 11.00 | 12.00 / 10.00 / 11.00 |" in render_markdown(
+        [result], {}, "today", ""
+    )
 
 
 def test_snapshot_of_head(tmp_path: Path) -> None:

@@ -50,7 +50,9 @@ from pipeline.source import (
     SourceBounds,
     SourceReader,
     connect_source,
+    events_query,
     read_bounds,
+    read_frame,
     validate_source,
 )
 from pipeline.transform.decode import REJECT_UNPAIRED, classify, rejects, ts_ms
@@ -238,9 +240,11 @@ def run(config: EtlConfig) -> RunSummary:
                 _attach_target(src, config)
             # Without interactions the reader has no batches (interactions_max_id is 0).
             reader = BatchReader(src, config, bounds, settled_prev)
-            # The open requests are read beside the events and the first batch.
+            # The open requests, and the per-request events to reject, are read beside
+            # the events and the first batches.
             state = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state")
             open_reqs = state.submit(_open_requests, src.cursor(), config, carried)
+            broken = state.submit(_broken_request_events, src.cursor(), bounds, events_wm)
             try:
                 client_map = _process_events(src, staging, bounds, events_wm, client_map, summary)
                 if info.has_interactions:
@@ -254,6 +258,9 @@ def run(config: EtlConfig) -> RunSummary:
                         client_map,
                         summary,
                     )
+                rejected = broken.result()
+                summary.events_read += rejected.height
+                _stage_rejects(_event_rejects(rejected), staging, summary)
             finally:
                 state.shutdown(wait=True, cancel_futures=True)
                 reader.close()
@@ -424,20 +431,19 @@ def _process_events(
 ) -> pl.DataFrame:
     """Lifecycle and error events after the watermark: the client map and system errors."""
     with summary.timed("scan"):
-        frame = src.frame("source_events", {"lo": events_wm, "hi": bounds.events_max_id})
-    summary.events_read = frame.height
+        frame = read_frame(
+            src.conn,
+            events_query(src.info),
+            {"lo": events_wm, "hi": bounds.events_max_id},
+            src.info,
+            src.busy_timeout_ms,
+        )
+    summary.events_read += frame.height
     if frame.is_empty():
         return client_map
     frame = frame.with_columns(ev_ts_ms=ts_ms("ts"))
-    bad = frame.filter(pl.col("data_invalid") | pl.col("ev_ts_ms").is_null()).select(
-        source_table=pl.lit("events"),
-        source_id=pl.col("event_id"),
-        reason=pl.when(pl.col("ev_ts_ms").is_null())
-        .then(pl.lit("invalid_timestamp"))
-        .otherwise(pl.lit("invalid_json")),
-        excerpt=pl.col("data").str.slice(0, 200),
-    )
-    _stage_rejects(bad, staging, summary)
+    bad = frame.filter(pl.col("data_invalid") | pl.col("ev_ts_ms").is_null())
+    _stage_rejects(_event_rejects(bad), staging, summary)
     good = frame.filter(~pl.col("data_invalid") & pl.col("ev_ts_ms").is_not_null())
     new_map = good.filter(pl.col("event_type") == "session.initialized").select(
         session_id=pl.col("event_session_id"),
@@ -486,6 +492,30 @@ def _process_events(
     )
     staging.append("repl_events", repl_events)
     return merged
+
+
+def _event_rejects(bad: pl.DataFrame) -> pl.DataFrame:
+    """etl_rejects rows of unusable events (event_id, ts, data): a timestamp that does not
+    parse, or else data that is not JSON."""
+    return bad.select(
+        source_table=pl.lit("events"),
+        source_id=pl.col("event_id"),
+        reason=pl.when(ts_ms("ts").is_null())
+        .then(pl.lit("invalid_timestamp"))
+        .otherwise(pl.lit("invalid_json")),
+        excerpt=pl.col("data").str.slice(0, 200),
+    )
+
+
+def _broken_request_events(src: SourceReader, bounds: SourceBounds, events_wm: int) -> pl.DataFrame:
+    """Per-request events after the watermark whose data is not JSON (event_id, ts, data;
+    queries/source_broken_request_events.sql), read on this reader's own cursor."""
+    try:
+        return src.frame(
+            "source_broken_request_events", {"lo": events_wm, "hi": bounds.events_max_id}
+        )
+    finally:
+        src.conn.close()
 
 
 def _open_requests(src: SourceReader, config: EtlConfig, settled: int) -> pl.DataFrame:

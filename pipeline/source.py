@@ -63,6 +63,9 @@ class SourceInfo:
 
     path: Path
     has_interactions: bool
+    # The producer's index of events by type, usable for ranges of types
+    # (queries/source_events.sql); older or hand-made logs may lack it.
+    events_type_index: bool = False
 
 
 def validate_source(path: Path, busy_timeout_ms: int) -> SourceInfo:
@@ -87,6 +90,7 @@ def validate_source(path: Path, busy_timeout_ms: int) -> SourceInfo:
         conn = sqlite3.connect(uri, uri=True, timeout=ATTEMPT_TIMEOUT_S)
         try:
             columns = retry_when_busy(lambda: _table_columns(conn), busy_timeout_ms)
+            type_index = retry_when_busy(lambda: _has_events_type_index(conn), busy_timeout_ms)
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
@@ -104,7 +108,7 @@ def validate_source(path: Path, busy_timeout_ms: int) -> SourceInfo:
     has_interactions = "interactions" in columns
     if has_interactions:
         _require(path, "interactions", columns["interactions"], OPTIONAL_COLUMNS["interactions"])
-    return SourceInfo(path=path, has_interactions=has_interactions)
+    return SourceInfo(path=path, has_interactions=has_interactions, events_type_index=type_index)
 
 
 def _table_columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
@@ -112,6 +116,34 @@ def _table_columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
     return {
         t: {r[1] for r in conn.execute("SELECT * FROM pragma_table_info(?)", (t,))} for t in tables
     }
+
+
+EVENTS_TYPE_INDEX = "idx_events_type"
+
+
+def _has_events_type_index(conn: sqlite3.Connection) -> bool:
+    """Whether events has the producer's idx_events_type: a full (not partial) index whose
+    first column is event_type in BINARY order, which SQLite can use for the ranges of
+    queries/source_events.sql (INDEXED BY fails on any other)."""
+    partial = conn.execute(
+        "SELECT partial FROM pragma_index_list('events') WHERE name = ?", (EVENTS_TYPE_INDEX,)
+    ).fetchone()
+    if partial is None or partial[0]:
+        return False
+    first = conn.execute(
+        "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key ORDER BY seqno LIMIT 1",
+        (EVENTS_TYPE_INDEX,),
+    ).fetchone()
+    return first is not None and first[0] == "event_type" and str(first[1]).upper() == "BINARY"
+
+
+def events_query(info: SourceInfo) -> str:
+    """queries/source_events.sql, without its INDEXED BY when the source lacks the index
+    (SQLite then reads the id range in row order)."""
+    query = sql("source_events")
+    if info.events_type_index:
+        return query
+    return query.replace(f" INDEXED BY {EVENTS_TYPE_INDEX}", "")
 
 
 def _require(path: Path, table: str, have: set[str] | None, needed: tuple[str, ...]) -> None:

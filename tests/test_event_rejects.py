@@ -5,6 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from pipeline.source import validate_source
 from tests.helpers import etl, new_live_source
 
 
@@ -50,16 +53,30 @@ def _broken_events(conn: sqlite3.Connection, minute: int) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "type_index",
+    [
+        "CREATE INDEX idx_events_type ON events(event_type, timestamp DESC)",  # the producer's
+        None,  # an older log without it: the types are read by a scan of the id range
+        "CREATE INDEX idx_events_type ON events(event_type) WHERE event_type <> 'x'",
+    ],
+)
 def test_broken_events_of_every_type_are_rejected_in_full_and_incremental_runs(
-    tmp_path: Path,
+    tmp_path: Path, type_index: str | None
 ) -> None:
     """Every broken event is rejected once, whatever its type, by the run that first
-    reads it."""
+    reads it, whether or not the log has the producer's index of events by type."""
     source = tmp_path / "events.db"
     new_live_source(source)
     conn = sqlite3.connect(source)
     with conn:
+        conn.execute("DROP INDEX idx_events_type")
+        if type_index is not None:
+            conn.execute(type_index)
         _broken_events(conn, 0)
+    # Only a full index of the type, in BINARY order, serves queries/source_events.sql.
+    usable = type_index is not None and "WHERE" not in type_index
+    assert validate_source(source, 1000).events_type_index == usable
     first = etl(source, tmp_path / "out.db")
     with conn:
         _broken_events(conn, 1)

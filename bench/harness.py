@@ -54,8 +54,8 @@ were made; delete them to rebuild.
 
 **Steps**, for each size, on a working copy of the cached database without its newest
 1% of interactions (and the events logged after the last kept one), each run
-`--repeat` times (`make bench REPEAT=n`, 3 by default; the runs of 1 and 2 below
-alternate, then every full run's target gets its incremental run):
+`--repeat` times (`make bench REPEAT=n`, 3 by default): the runs of steps 2 and 3
+alternate, and each full run's target then gets its own incremental run (step 4):
 
 1. *bare read*: `SELECT count(*), sum(length(CAST(content AS BLOB)))` over
    interactions and the same over events' data: every JSON byte read once by SQLite.

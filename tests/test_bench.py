@@ -202,7 +202,7 @@ def test_run_size_end_to_end(tmp_path: Path) -> None:
     assert set(r.steps) == {BARE, BASELINE, FULL, INCREMENTAL}
     # Every step ran twice: its time is the faster one (the lower median of two).
     assert all(len(s.runs) == 2 and s.wall_s == min(s.runs) for s in r.steps.values())
-    # Each full run's target had its own incremental run.
+    # The incremental run ran once for each full run (on that run's target).
     assert said.count("100k: incremental ETL (2 of 2)") == 1
     assert r.steps[FULL].rows == r.interactions > 0
     assert 0 < r.appended_interactions == r.steps[INCREMENTAL].rows < r.interactions

@@ -8,20 +8,37 @@
 -- booleans counts the true ones; the CASE and the casts say the same here. The casts
 -- also type the columns of a table no batch wrote (Staging.finish creates it untyped,
 -- which DuckDB reads as BLOB).
+-- The staged calls are read once, grouped by session and answering REPL: the totals and
+-- the top REPL both come from that (0.38-0.40 s to 0.29 s at 1M interactions, where
+-- the REPL counts took a second read).
 -- Grain: one row per session, in session order (SQLite's GROUP BY order).
-WITH parts AS (
+WITH per_repl AS (
     SELECT
         session_id,
+        answered_by,
         COUNT(*) AS n,
         SUM(CAST(status = 'error' AS BIGINT)) AS errs,
         SUM(COALESCE(CAST(input_size AS BIGINT), 0)) AS b_in,
         SUM(COALESCE(CAST(output_size AS BIGINT), 0)) AS b_out,
         MIN(request_time) AS first_t,
-        CASE WHEN MAX(request_time) IS NOT NULL
-            THEN greatest(MAX(request_time), COALESCE(MAX(response_time), ''))
-        END AS last_t
+        MAX(request_time) AS last_req,
+        MAX(response_time) AS last_resp
     FROM stg.calls
     WHERE session_id IS NOT NULL
+    GROUP BY session_id, answered_by
+),
+parts AS (
+    SELECT
+        session_id,
+        SUM(n) AS n,
+        SUM(errs) AS errs,
+        SUM(b_in) AS b_in,
+        SUM(b_out) AS b_out,
+        MIN(first_t) AS first_t,
+        CASE WHEN MAX(last_req) IS NOT NULL
+            THEN greatest(MAX(last_req), COALESCE(MAX(last_resp), ''))
+        END AS last_t
+    FROM per_repl
     GROUP BY session_id
     UNION ALL
     SELECT
@@ -43,10 +60,9 @@ repls AS (
     SELECT
         session_id,
         answered_by,
-        ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY COUNT(*) DESC, answered_by) AS rn
-    FROM stg.calls
-    WHERE session_id IS NOT NULL AND answered_by IS NOT NULL AND answered_by <> 'proxy'
-    GROUP BY session_id, answered_by
+        ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY n DESC, answered_by) AS rn
+    FROM per_repl
+    WHERE answered_by IS NOT NULL AND answered_by <> 'proxy'
 )
 SELECT
     p.session_id,

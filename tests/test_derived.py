@@ -438,8 +438,9 @@ def test_staged_session_totals_break_ties_and_count_failed_requests_as_the_targe
 ) -> None:
     """queries/derive_staged_activity.sql (DuckDB, a full run's staged rows) and
     derive_session_activity.sql (SQLite, the target) agree where they could drift: two
-    REPLs that answered a session equally often (the first by name is its top REPL), and
-    a request other than tools/call answered with an error."""
+    REPLs that answered a session equally often (the first by name is its top REPL), one
+    that answered another session more often than a REPL first by name, and a request
+    other than tools/call answered with an error."""
     call = '{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"ex"}}'
     answer = '{"jsonrpc":"2.0","id":%d,"result":{"content":[{"type":"text","text":"ok"}]}}'
     rows = [
@@ -449,15 +450,22 @@ def test_staged_session_totals_break_ties_and_count_failed_requests_as_the_targe
         ("repl-a", "outbound", answer % 2),
         ("c1", "inbound", '{"jsonrpc":"2.0","id":3,"method":"prompts/list"}'),
         ("proxy", "outbound", '{"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"no"}}'),
+        ("c2", "inbound", call % 1),
+        ("repl-z", "outbound", answer % 1),
+        ("c2", "inbound", call % 2),
+        ("repl-a", "outbound", answer % 2),
+        ("c2", "inbound", call % 3),
+        ("repl-z", "outbound", answer % 3),
     ]
     staged, direct = _staged_and_direct(_log(tmp_path, rows), tmp_path, monkeypatch)
     for db in (staged, direct):
         conn = sqlite3.connect(db)
         totals = conn.execute(
-            "SELECT requests, errors, top_repl FROM etl_session_activity WHERE session_id = 'c1'"
+            "SELECT session_id, requests, errors, top_repl FROM etl_session_activity "
+            "WHERE session_id IN ('c1', 'c2') ORDER BY 1"
         ).fetchall()
         conn.close()
-        assert totals == [(3, 1, "repl-a")], db.name
+        assert totals == [("c1", 3, 1, "repl-a"), ("c2", 3, 0, "repl-z")], db.name
     assert outputs(staged) == outputs(direct)
 
 

@@ -50,9 +50,7 @@ from pipeline.source import (
     SourceBounds,
     SourceReader,
     connect_source,
-    events_query,
     read_bounds,
-    read_frame,
     validate_source,
 )
 from pipeline.transform.decode import REJECT_UNPAIRED, classify, rejects, ts_ms
@@ -431,13 +429,7 @@ def _process_events(
 ) -> pl.DataFrame:
     """Lifecycle and error events after the watermark: the client map and system errors."""
     with summary.timed("scan"):
-        frame = read_frame(
-            src.conn,
-            events_query(src.info),
-            {"lo": events_wm, "hi": bounds.events_max_id},
-            src.info,
-            src.busy_timeout_ms,
-        )
+        frame = src.events(events_wm, bounds.events_max_id)
     summary.events_read += frame.height
     if frame.is_empty():
         return client_map

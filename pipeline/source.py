@@ -137,15 +137,6 @@ def _has_events_type_index(conn: sqlite3.Connection) -> bool:
     return first is not None and first[0] == "event_type" and str(first[1]).upper() == "BINARY"
 
 
-def events_query(info: SourceInfo) -> str:
-    """queries/source_events.sql, without its INDEXED BY when the source lacks the index
-    (SQLite then reads the id range in row order)."""
-    query = sql("source_events")
-    if info.events_type_index:
-        return query
-    return query.replace(f" INDEXED BY {EVENTS_TYPE_INDEX}", "")
-
-
 def _require(path: Path, table: str, have: set[str] | None, needed: tuple[str, ...]) -> None:
     if have is None:
         msg = f"source {path} is not a Kaimon database: table '{table}' is missing"
@@ -287,6 +278,15 @@ class SourceReader:
         if frame["interaction_id"].is_sorted():
             return frame
         return frame.sort("interaction_id")
+
+    def events(self, lo: int, hi: int) -> pl.DataFrame:
+        """Events other than the per-request ones with lo < id <= hi
+        (queries/source_events.sql), without its INDEXED BY when the source lacks the
+        index (SQLite then reads the id range in row order)."""
+        query = sql("source_events")
+        if not self.info.events_type_index:
+            query = query.replace(f" INDEXED BY {EVENTS_TYPE_INDEX}", "")
+        return read_frame(self.conn, query, {"lo": lo, "hi": hi}, self.info, self.busy_timeout_ms)
 
     def cursor(self) -> SourceReader:
         """A reader on its own DuckDB connection (same database), for another thread."""

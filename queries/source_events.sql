@@ -8,7 +8,7 @@
 -- no statistics, took the whole rowid range instead. The run waited for this read
 -- before its first batch: 0.56 s at 1M interactions, a whole scan of the events
 -- checking the JSON of each per-request one, and 4.7 s at 5M. On a source without
--- that index, source.events_query() drops the INDEXED BY and SQLite scans the range.
+-- that index, SourceReader.events() drops the INDEXED BY and SQLite scans the range.
 -- Grain: one row per source event row, with the data keys the ETL reads.
 WITH raw AS (
     SELECT

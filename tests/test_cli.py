@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -110,6 +111,29 @@ def test_python_dash_m_help() -> None:
     for name in ("etl", "errors", "demo"):
         assert name in proc.stdout
     assert proc.stderr == ""
+
+
+def test_the_command_line_keeps_the_libraries_pools_to_one_thread() -> None:
+    """Polars' pool and OpenBLAS's spinning threads would compete with the run's own."""
+    probe = (
+        "import os\n"
+        "import pipeline.cli\n"
+        "import numpy\n"
+        "print(len(os.listdir('/proc/self/task')))\n"
+        "import polars\n"
+        "print(polars.thread_pool_size())\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"POLARS_MAX_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    # numpy's OpenBLAS starts no thread of its own; Polars' pool has one thread.
+    assert proc.stdout.split() == ["1", "1"]
 
 
 # Bad invocations (SPEC §4) ---------------------------------------------------------------

@@ -86,6 +86,7 @@ SELECT
             THEN json_extract(i.content, '$.params.name')
     END AS tool_name,
     CASE
+        WHEN i.direction IS 'outbound' THEN NULL
         WHEN json_extract(i.content, '$.method') = 'tools/call'
             THEN i.content -> '$.params.arguments'
         ELSE i.content -> '$.params'
@@ -94,16 +95,32 @@ SELECT
         WHEN json_extract(i.content, '$.method') = 'notifications/cancelled'
             THEN CAST(json_extract(i.content, '$.params.requestId') AS TEXT)
     END AS cancels_id_text,
-    json_extract(i.content, '$.params.reason') AS cancel_reason,
-    json_type(i.content, '$.error') IS NOT NULL AS is_rpc_error,
-    json_extract(i.content, '$.error.code') AS error_code,
-    json_extract(i.content, '$.error.message') AS error_message,
-    json_extract(i.content, '$.error.data') AS error_data,
-    coalesce(json_extract(i.content, '$.result.isError'), 0) = 1 AS is_error_result,
-    json_type(i.content, '$.result.structuredContent') IS NOT NULL AS has_structured,
-    json_extract(i.content, '$.result.resultType') AS result_kind,
-    json_type(i.content, '$.result.task') IS NOT NULL AS has_task,
+    -- The fields of one kind of message are read only from rows that can be that kind
+    -- (responses are outbound, requests and notifications inbound; rows of the other
+    -- direction are deleted below): each JSON function call costs a lookup of the
+    -- document in SQLite's parse cache, which compares the whole text.
+    CASE WHEN i.direction IS NOT 'outbound'
+        THEN json_extract(i.content, '$.params.reason') END AS cancel_reason,
+    CASE WHEN i.direction IS NOT 'inbound'
+        THEN json_type(i.content, '$.error') IS NOT NULL END AS is_rpc_error,
+    CASE WHEN i.direction IS NOT 'inbound'
+        THEN json_extract(i.content, '$.error.code') END AS error_code,
+    CASE WHEN i.direction IS NOT 'inbound'
+        THEN json_extract(i.content, '$.error.message') END AS error_message,
+    CASE WHEN i.direction IS NOT 'inbound'
+        THEN json_extract(i.content, '$.error.data') END AS error_data,
+    CASE WHEN i.direction IS NOT 'inbound'
+        THEN coalesce(json_extract(i.content, '$.result.isError'), 0) = 1 END
+        AS is_error_result,
+    CASE WHEN i.direction IS NOT 'inbound'
+        THEN json_type(i.content, '$.result.structuredContent') IS NOT NULL END
+        AS has_structured,
+    CASE WHEN i.direction IS NOT 'inbound'
+        THEN json_extract(i.content, '$.result.resultType') END AS result_kind,
+    CASE WHEN i.direction IS NOT 'inbound'
+        THEN json_type(i.content, '$.result.task') IS NOT NULL END AS has_task,
     CASE
+        WHEN i.direction IS 'inbound' THEN NULL
         WHEN json_type(i.content, '$.result') IS NULL THEN NULL
         WHEN coalesce(json_array_length(i.content, '$.result.content'), 0) = 0 THEN 'empty'
         WHEN json_array_length(i.content, '$.result.content') = 1
@@ -115,6 +132,7 @@ SELECT
         )
     END AS content_type,
     CASE
+        WHEN i.direction IS 'inbound' THEN NULL
         WHEN json_type(i.content, '$.result') IS NULL THEN NULL
         WHEN json_extract(i.content, '$.result.content[0].type') = 'text'
             THEN substr(json_extract(i.content, '$.result.content[0].text'), 1, 500)
@@ -226,12 +244,17 @@ WITH newest AS (
         (SELECT max(timestamp) FROM src.events)
     ) AS ts
 ),
+-- The next request with the same key bounds a call's cancellations. The window sorts
+-- only (id, key) pairs; the wide rows are looked up by id afterwards (5.0 to 3.7 s at 1M).
+nexts AS (
+    SELECT id, lead(id) OVER (PARTITION BY id_key ORDER BY id) AS next_same_key
+    FROM msg
+    WHERE kind = 'request'
+),
 calls AS (
-    SELECT
-        q.*,
-        lead(q.id) OVER (PARTITION BY q.id_key ORDER BY q.id) AS next_same_key
-    FROM msg AS q
-    WHERE q.kind = 'request'
+    SELECT q.*, n.next_same_key
+    FROM nexts AS n
+    JOIN msg AS q ON q.id = n.id
 ),
 joined AS (
     SELECT
@@ -419,7 +442,8 @@ WITH ranked AS (
         status,
         duration_ms,
         row_number() OVER w - 1 AS rn,
-        count(*) OVER (PARTITION BY request_date, tool_name) AS n
+        -- The same window with a frame of the whole partition: one sort for both.
+        count(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
     FROM tool_executions
     WHERE status IN ('success', 'error')
         AND duration_ms IS NOT NULL

@@ -13,7 +13,6 @@ WITH raw AS (
         session_id AS source_session_id,
         "timestamp" AS ts,
         direction,
-        message_type,
         method AS row_method,
         content IS NOT NULL AS has_content,
         -- Invalid UTF-8 becomes NULL here (and a reject downstream): DuckDB's string
@@ -22,7 +21,7 @@ WITH raw AS (
         CAST(content_size AS BIGINT) AS content_size
     FROM sqlite_query(
         'src',
-        'SELECT id, session_id, timestamp, direction, message_type, method, content, content_size
+        'SELECT id, session_id, timestamp, direction, method, content, content_size
          FROM interactions WHERE id > ? AND id <= ? ORDER BY id',
         params = ROW($lo::BIGINT, $hi::BIGINT)
     )
@@ -69,7 +68,6 @@ SELECT
     source_session_id,
     ts,
     direction,
-    message_type,
     row_method,
     COALESCE(content_size, strlen(content), 0) AS content_bytes,
     -- DuckDB's parser accepts trailing commas and NaN/Infinity; rows that may use them

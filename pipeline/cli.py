@@ -139,9 +139,12 @@ def etl(
     quiet: bool,
 ) -> None:
     """Build the analytics tables from SOURCE_DB, incrementally from the last run."""
-    # pyarrow (for Parquet) takes a fifth of a second to import: only when asked for.
+    from pipeline import engine
+
+    # The run's DuckDB connection checks its extension's signature on a thread while
+    # the imports below hold the main thread (pipeline/engine.py).
+    engine.prepare()
     from pipeline.run import run
-    from pipeline.summary import print_summary
 
     if target is not None and target.exists() and target.is_dir():
         msg = f"target {target} is a directory; give a database file path"
@@ -150,6 +153,7 @@ def etl(
         msg = f"the folder of target {target} does not exist; create it first"
         raise BadInvocation(msg)
     if parquet is not None:
+        # pyarrow's Parquet modules take a fifth of a second to import: only when asked.
         from pipeline.parquet import check_export_dir
 
         # Checked before the run: a bad invocation changes nothing, not even the target.
@@ -190,6 +194,8 @@ def etl(
         stages = {"seconds": summary.seconds, "stages": summary.timings, "mode": summary.mode}
         profile_path.write_text(json.dumps(stages, indent=1) + "\n", encoding="utf-8")
     if not quiet:
+        from pipeline.summary import print_summary  # rich: 0.1 s of imports, when printing
+
         print_summary(config, summary)
     if parquet is not None:
         from pipeline.parquet import export_parquet

@@ -20,9 +20,9 @@ from typing import Any, cast
 import polars as pl
 import pyarrow as pa
 
+from pipeline.engine import duckdb_connect
 from pipeline.load import run_file
 from pipeline.queries import quote_sql_string, sql
-from pipeline.source import duckdb_connect
 from pipeline.transform.decode import ts_ms
 from pipeline.transform.metrics import METRIC_COLUMNS, latency_metrics
 from pipeline.transform.sessions import (

@@ -1,23 +1,22 @@
 """The source: a DuckDB connection that attaches the producer's SQLite log read-only.
 
-The sqlite extension is loaded from the pinned wheel by path with autoinstall and
-autoload off, so a run never downloads anything (STYLE.md, pitfalls).
+The connection, with the sqlite extension loaded from the pinned wheel, comes from
+pipeline/engine.py, which may have made it ahead of time.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
-import duckdb_extension_sqlite_scanner
 import polars as pl
 
 from pipeline.busy import ATTEMPT_TIMEOUT_S, is_busy, retry_when_busy
+from pipeline.engine import prepared_connection
 from pipeline.errors import NotKaimonDatabase, SourceMissing, SourceUnreadable
 from pipeline.queries import quote_sql_string, sql
 
@@ -42,19 +41,6 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def extension_path() -> Path:
-    """The sqlite_scanner extension file shipped inside the pinned wheel."""
-    root = Path(duckdb_extension_sqlite_scanner.__path__[0]) / "extensions"
-    found = sorted(root.glob(f"v{duckdb.__version__}/sqlite_scanner.duckdb_extension"))
-    if not found:
-        msg = (
-            f"the DuckDB sqlite extension for duckdb {duckdb.__version__} is not installed "
-            f"under {root}; reinstall with `make install`"
-        )
-        raise SourceUnreadable(msg)
-    return found[0]
 
 
 @dataclass(frozen=True)
@@ -147,31 +133,13 @@ def _require(path: Path, table: str, have: set[str] | None, needed: tuple[str, .
         raise NotKaimonDatabase(msg)
 
 
-def duckdb_connect() -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the sqlite extension loaded from the environment (never
-    downloaded), one thread and capped memory."""
-    conn = duckdb.connect(
-        config={
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-            # Each sqlite_query is one stream; a run reads on threads of its own.
-            "threads": 1,
-            "memory_limit": "300MB",
-            # Sorts beyond the limit spill here, not into the working directory.
-            "temp_directory": tempfile.gettempdir(),
-        }
-    )
-    conn.execute(f"LOAD {quote_sql_string(str(extension_path()))}")
-    return conn
-
-
 def connect_source(info: SourceInfo) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the source attached read-only as `src`.
 
     On a live source every read must wait out the producer's brief write locks: use
     read_frame() / read_one(), which retry until the user's busy timeout.
     """
-    conn = duckdb_connect()
+    conn = prepared_connection()
     # A JSON text as json_extract_string(x, '$') gives it (strings unquoted, anything
     # else as is), without a parse when the string has no escapes (the usual case).
     conn.execute(

@@ -30,6 +30,7 @@ from types import FrameType
 
 import duckdb
 
+from pipeline import engine
 from pipeline.config import EtlConfig
 from pipeline.errors import BadInvocation, PipelineError
 
@@ -120,6 +121,9 @@ def watch(
                         f"etl --watch: cycle {summary.cycles} failed: {reason}; "
                         f"retrying in {backoff_s(interval_s, failures):g} s"
                     )
+                if not stop.is_set():
+                    # The next cycle's DuckDB connection loads its extension meanwhile.
+                    engine.prepare()
                 stop.wait(backoff_s(interval_s, failures))
         except _Abandon:
             summary.abandoned = True

@@ -69,7 +69,9 @@ def _connect_into(future: Future[duckdb.DuckDBPyConnection]) -> None:
 def prepare() -> None:
     """Start making the next `prepared_connection()` on a thread, unless one is waiting.
 
-    A daemon thread: a process that exits before taking it does not wait for it.
+    Not a daemon thread: a process that exits meanwhile (a bad invocation, a signal
+    between watch cycles) waits for it. A daemon thread would be stopped inside DuckDB
+    as the interpreter shuts down, and the process would abort instead of exiting.
     """
     # One connection waits per process at most; it is the module's on purpose.
     global _prepared
@@ -78,7 +80,7 @@ def prepare() -> None:
             return
         _prepared = Future()
         threading.Thread(
-            target=_connect_into, args=(_prepared,), name="duckdb-prepare", daemon=True
+            target=_connect_into, args=(_prepared,), name="duckdb-prepare", daemon=False
         ).start()
 
 

@@ -7,6 +7,8 @@ on a thread before its heavy imports, and `--watch` during each wait (pipeline/e
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,7 @@ from pipeline.cli import main
 from pipeline.config import EtlConfig
 from pipeline.errors import SourceUnreadable
 from pipeline.watch import watch
-from tests.helpers import make_demo
+from tests.helpers import REPO, make_demo
 
 
 @pytest.fixture
@@ -97,3 +99,13 @@ def test_each_watch_cycle_reads_with_a_connection_prepared_during_the_wait(
     # and 3: each prepared during the wait before it; none after the last.
     here = threading.current_thread().name
     assert made_on == [here, "duckdb-prepare", "duckdb-prepare"]
+
+
+def test_a_process_that_exits_while_a_connection_is_prepared_exits_cleanly() -> None:
+    """A bad invocation or a signal may end the process while the extension loads."""
+    for pause in ("0", "0.01", "0.03", "0.06"):
+        script = f"from pipeline import engine; engine.prepare(); import time; time.sleep({pause})"
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO
+        )
+        assert (done.returncode, done.stderr) == (0, ""), pause

@@ -36,5 +36,5 @@ class EtlConfig:
     # Replace secrets (values under sensitive keys, credential-looking strings) with
     # [REDACTED] before anything is written (pipeline/transform/redact.py).
     redact: bool = True
-    # Suppress progress output.
+    # No progress bars on the terminal (pipeline/progress.py).
     quiet: bool = False

@@ -45,6 +45,7 @@ from pipeline.load import (
     write_transaction,
 )
 from pipeline.memory import release_free_heap
+from pipeline.progress import Progress, open_progress
 from pipeline.queries import quote_sql_string, sql
 from pipeline.source import (
     SourceBounds,
@@ -227,6 +228,7 @@ def run(config: EtlConfig) -> RunSummary:
         target.close()
     summary = RunSummary(mode="full" if full else "incremental")
     staging = Staging(config.target.resolve().parent, redact=config.redact)
+    progress = open_progress(config.quiet)
     try:
         src = SourceReader(connect_source(info), info, config.busy_timeout_ms)
         try:
@@ -244,8 +246,11 @@ def run(config: EtlConfig) -> RunSummary:
             open_reqs = state.submit(_open_requests, src.cursor(), config, carried)
             broken = state.submit(_broken_request_events, src.cursor(), bounds, events_wm)
             try:
+                progress.stage("events", bounds.events_max_id - events_wm)
                 client_map = _process_events(src, staging, bounds, events_wm, client_map, summary)
+                progress.rows(summary.events_read, bounds.events_max_id - events_wm)
                 if info.has_interactions:
+                    progress.stage("interactions", bounds.interactions_max_id - settled_prev)
                     settled = _process_interactions(
                         reader,
                         staging,
@@ -255,6 +260,7 @@ def run(config: EtlConfig) -> RunSummary:
                         settled_prev,
                         client_map,
                         summary,
+                        progress,
                     )
                 rejected = broken.result()
                 summary.events_read += rejected.height
@@ -282,7 +288,7 @@ def run(config: EtlConfig) -> RunSummary:
                 deadline = time.monotonic() + config.busy_timeout_ms / 1000
                 while True:
                     try:
-                        _commit(target, staging, config, summary, clock, plan, staged)
+                        _commit(target, staging, config, summary, clock, plan, staged, progress)
                         break
                     except TargetError as exc:
                         cause = exc.__cause__
@@ -291,6 +297,7 @@ def run(config: EtlConfig) -> RunSummary:
             finally:
                 target.close()
     finally:
+        progress.close()
         staging.close()
     summary.seconds = time.perf_counter() - started
     # The staging writer's busy time; it overlaps the scan and the transform.
@@ -330,6 +337,7 @@ def _commit(
     clock: RunClock,
     plan: Plan,
     staged: Future[StagedFacts] | None,
+    progress: Progress,
 ) -> None:
     """The run's one write transaction: load, derive, record the run and the watermarks.
 
@@ -347,6 +355,7 @@ def _commit(
         summary.timed("write_lock"),
         write_transaction(target, staging, config.busy_timeout_ms) as conn,
     ):
+        progress.step("load")
         # A rebuild's pages go to disk while it computes, not all at COMMIT.
         with flushing(config.target) if full else nullcontext():
             with summary.timed("apply"):
@@ -362,6 +371,7 @@ def _commit(
                     recheck_all=recheck,
                 )
                 mark_after(conn, settled_prev)
+            progress.step("derive")
             with summary.timed("derive"):
                 days = derive(
                     conn,
@@ -373,6 +383,7 @@ def _commit(
                     ),
                     None if staged is None else staged.result(),
                 )
+        progress.step("commit")
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid4().hex[:8]}"
         etl_day = _write_run_metric(conn, run_id, summary, clock)
         summary.run_id = run_id
@@ -595,6 +606,8 @@ class BatchReader:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan")
         self._context_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="context")
         self._ahead = [self._pool.submit(self._read, *r) for r in self._ranges[:1]]
+        # The id up to which the batch last handed over reaches.
+        self.position = lo
 
     def _read(self, lo: int, hi: int) -> tuple[pl.DataFrame, Future[pl.DataFrame]]:
         batch = self._reader.interactions(lo, hi)
@@ -616,6 +629,7 @@ class BatchReader:
             # frees the batch before the heap is trimmed.
             handed = [(batch, context)]
             del batch, context, context_read
+            self.position = self._ranges[i][1]
             yield handed.pop()
 
     def excerpts(self, ids: pl.Series) -> pl.DataFrame:
@@ -640,6 +654,7 @@ def _process_interactions(
     settled_prev: int,
     client_map: pl.DataFrame,
     summary: RunSummary,
+    progress: Progress,
 ) -> int:
     """Read interactions after the settled watermark batch by batch; return the new one.
 
@@ -650,6 +665,7 @@ def _process_interactions(
     settle_ms = None if settle_point is None else _epoch_ms(settle_point) - config.settle_ms
     settled = settled_prev
     for batch, context in reader.batches(summary):
+        progress.rows(summary.interactions_read + batch.height, reader.position - settled_prev)
         if batch.is_empty():
             continue
         summary.interactions_read += batch.height

@@ -97,7 +97,11 @@ def watch(
                 summary.cycles += 1
                 started = time.perf_counter()
                 # --full rebuilds once; every later cycle continues from the watermarks.
-                cycle_config = replace(config, full=config.full and summary.cycles == 1)
+                # Only the first cycle, the long one, draws progress bars.
+                first = summary.cycles == 1
+                cycle_config = replace(
+                    config, full=config.full and first, quiet=config.quiet or not first
+                )
                 try:
                     result = run(cycle_config)
                     line = (

@@ -3,14 +3,14 @@
 A run reads the events, then the interactions batch by batch, then writes the target
 in one transaction. On a terminal (stderr) each stage gets a rich progress bar:
 
-    events        ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━  1,060,024 rows  2,412,000 rows/s  0:00:00
-    interactions  ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━    990,751 rows     96,100 rows/s  0:00:10
-    write         ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━  commit (3 of 3)                   0:00:04
+    events        ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━       1,700 rows     7,029 rows/s 0:00:00
+    interactions  ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━   1,000,759 rows    95,310 rows/s 0:00:10
+    write         ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━  commit (3 of 3)                  0:00:04
 
 The interactions' bar moves by id (the producer numbers its rows in order: how far
 through the id range the run is); its count is of the rows actually read. The write is
-three steps (load, derive, commit), each one set-based statement after another, so its
-bar moves by step. Nothing is drawn with --quiet, when stderr is not a terminal (a
+three steps (load, derive, commit) of set-based SQL statements, which report no rows as
+they go, so its bar moves by step. Nothing is drawn with --quiet, when stderr is not a terminal (a
 pipe, a log file, cron) or for the cycles of --watch after the first, which print a
 line each; rich is then not even imported.
 """

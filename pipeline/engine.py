@@ -78,10 +78,13 @@ def prepare() -> None:
     with _lock:
         if _prepared is not None:
             return
-        _prepared = Future()
+        future: Future[duckdb.DuckDBPyConnection] = Future()
         threading.Thread(
-            target=_connect_into, args=(_prepared,), name="duckdb-prepare", daemon=False
+            target=_connect_into, args=(future,), name="duckdb-prepare", daemon=False
         ).start()
+        # Only a started one is handed out: a signal's exception (watch mode) between
+        # the two lines must not leave a future that nothing will ever complete.
+        _prepared = future
 
 
 def prepared_connection() -> duckdb.DuckDBPyConnection:

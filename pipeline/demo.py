@@ -18,9 +18,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipeline.queries import QUERIES_DIR
+
 __all__ = ["DemoStats", "generate_demo"]
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "queries" / "producer_schema.sql"
+SCHEMA_PATH = QUERIES_DIR / "producer_schema.sql"
 PENDING_TIMEOUT_MS = 300_000
 SPAN_MS = 24 * 3600 * 1000
 PROXY = "proxy"

@@ -5,7 +5,20 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
+
+def _queries_dir() -> Path:
+    """queries/ of the checkout, or its copy inside an installed wheel.
+
+    The design keeps the SQL at the top of the repository, beside pipeline/, which an
+    editable install (`make etl`) reads in place. A wheel (`pip install .`) has no
+    top-level folder to put it in, so pyproject.toml ships it as `pipeline/_queries`.
+    """
+    here = Path(__file__).resolve().parent
+    installed = here / "_queries"
+    return installed if installed.is_dir() else here.parent / "queries"
+
+
+QUERIES_DIR = _queries_dir()
 
 
 @cache

@@ -27,13 +27,14 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     skip = shutil.ignore_patterns(".*", "build", "data", "*.egg-info", "__pycache__")
     shutil.copytree(REPO, tree, ignore=skip)
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
+    built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(tree)],
-        check=True,
         capture_output=True,
+        text=True,
     )
-    (built,) = out.glob("mcp_analytics-*.whl")
-    return built
+    assert built.returncode == 0, built.stderr
+    (wheel_file,) = out.glob("mcp_analytics-*.whl")
+    return wheel_file
 
 
 @pytest.mark.slow
@@ -58,7 +59,7 @@ def test_the_installed_command_runs_from_the_wheel(wheel: Path, tmp_path: Path) 
     where = subprocess.run(
         [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True
     )
-    assert where.stdout.strip() == str(site / "pipeline" / "_queries"), where.stderr
+    assert where.stdout.strip() == str((site / "pipeline" / "_queries").resolve()), where.stderr
 
     db = str(tmp_path / "events.db")
     for args, ok in (

@@ -109,3 +109,25 @@ def test_a_process_that_exits_while_a_connection_is_prepared_exits_cleanly() -> 
             [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO
         )
         assert (done.returncode, done.stderr) == (0, ""), pause
+
+
+def test_a_quiet_run_does_not_import_rich(tmp_path: Path) -> None:
+    """rich (0.1 s of imports) is for the summary and the progress bars; `--quiet` shows
+    neither. The run that prints its summary is the probe's own check."""
+    source, _ = make_demo(tmp_path, calls=40, seed=3)
+    probe = (
+        "import sys; from pipeline.cli import main; "
+        "main(sys.argv[1:], standalone_mode=False); "
+        "print('rich loaded:', any(m == 'rich' or m.startswith('rich.') for m in sys.modules))"
+    )
+    seen: dict[tuple[str, ...], str] = {}
+    for flags in (["--quiet"], []):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, "etl", str(source), *flags],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+        assert done.returncode == 0, done.stderr
+        seen[tuple(flags)] = done.stdout.strip().splitlines()[-1]
+    assert seen == {("--quiet",): "rich loaded: False", (): "rich loaded: True"}

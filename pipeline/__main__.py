@@ -1,5 +1,5 @@
 """`python -m pipeline` runs the same command line as `mcp-analytics`."""
 
-from pipeline.cli import main
+from pipeline.cli import console_main
 
-main()
+console_main()

@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from pipeline.cli import main
+from pipeline.cli import exit_status, main
 from pipeline.demo import generate_demo
 
 PRODUCER_SCHEMA = Path(__file__).resolve().parents[1] / "queries" / "producer_schema.sql"
@@ -111,6 +111,91 @@ def test_python_dash_m_help() -> None:
     for name in ("etl", "errors", "demo"):
         assert name in proc.stdout
     assert proc.stderr == ""
+
+
+# The executable skips the interpreter's teardown (0.15-0.28 s after an etl run).
+_EXIT_PROBE = """
+import atexit, os, sys, threading, time
+class Torn:
+    def __del__(self):
+        os.write(2, b"teardown\\n")
+keep = Torn()
+atexit.register(lambda: os.write(2, b"atexit\\n"))
+if os.environ.get("PROBE_THREAD"):
+    def late():
+        time.sleep(0.3)
+        with open(os.environ["PROBE_THREAD"], "w") as fh:
+            fh.write("done")
+    threading.Thread(target=late).start()
+from pipeline.cli import console_main
+sys.argv = ["mcp-analytics", *sys.argv[1:]]
+console_main()
+"""
+
+
+def _exit_probe(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _EXIT_PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+        check=False,
+    )
+
+
+def test_the_executable_runs_atexit_handlers_but_skips_the_teardown() -> None:
+    proc = _exit_probe(["--version"])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("mcp-analytics, version")
+    # The libraries' atexit handlers (and ours) still run; object destructors do not.
+    assert proc.stderr == "atexit\n"
+
+
+def test_the_executable_keeps_the_exit_status_and_the_one_line_error(tmp_path: Path) -> None:
+    proc = _exit_probe(["etl", str(tmp_path / "missing.db")])
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("error: source database") and lines[1:] == ["atexit"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_executable_waits_for_a_thread_still_running(tmp_path: Path) -> None:
+    """A live non-daemon thread gets the interpreter's normal exit, which joins it."""
+    marker = tmp_path / "thread-finished"
+    proc = _exit_probe(["--version"], PROBE_THREAD=str(marker))
+    assert proc.returncode == 0, proc.stderr
+    assert marker.read_text() == "done"
+    assert "teardown" in proc.stderr
+
+
+def test_the_executable_on_a_closed_pipe_exits_without_a_traceback() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _EXIT_PROBE, "--help"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    # click reports the broken pipe as status 1; nothing else is printed.
+    assert proc.returncode == 1
+    assert proc.stderr == "atexit\n"
+
+
+@pytest.mark.parametrize(("code", "status"), [(None, 0), (0, 0), (2, 2), (True, 1)])
+def test_exit_status_of_sys_exit_values(code: object, status: int) -> None:
+    assert exit_status(code) == status
+
+
+def test_exit_status_prints_a_text_and_is_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert exit_status("stopped: the target is locked") == 1
+    assert capsys.readouterr().err == "stopped: the target is locked\n"
 
 
 def test_the_command_line_keeps_the_libraries_pools_to_one_thread() -> None:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import atexit
 import functools
+import importlib.abc
 import json
 import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from importlib.machinery import ModuleSpec
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import click
@@ -27,9 +30,10 @@ from pipeline.errors import BadInvocation, PipelineError, SourceMissing
 # made the threads fight for the cores (1M full run: 37 s of CPU with it, 30 s
 # without). Read by Polars when first imported, which the commands do lazily.
 os.environ.setdefault("POLARS_MAX_THREADS", "1")
-# pyarrow imports numpy, whose OpenBLAS starts a thread for each further core that
-# spins, waiting for work the ETL never gives it: 0.12 s of CPU per run (an incremental
-# run at 1M: 1.07 s of user CPU to 0.95 s). Nothing here multiplies matrices.
+# pyarrow imports numpy where it can (the executable hides it: WithoutNumpy), and
+# numpy's OpenBLAS starts a thread for each further core that spins, waiting for work
+# the ETL never gives it: 0.12 s of CPU per run (an incremental run at 1M: 1.07 s of
+# user CPU to 0.95 s). Nothing here multiplies matrices.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -460,8 +464,11 @@ def console_main() -> None:
     committed and closed by then, so the process ends with `os._exit` once the atexit
     handlers (logging, the libraries' own) have run and stdout and stderr are flushed:
     what a normal exit does, less the teardown. A thread still running keeps the normal
-    exit, which waits for it. `main` itself stays a plain click group for tests.
+    exit, which waits for it. numpy is hidden (WithoutNumpy). `main` itself stays a plain
+    click group for tests.
     """
+    if "numpy" not in sys.modules:
+        sys.meta_path.insert(0, WithoutNumpy())
     try:
         main()
         code = 0
@@ -481,6 +488,25 @@ def console_main() -> None:
             # A reader that went away (`| head`): Python's own exit status for it.
             code = code or 120
     os._exit(code)
+
+
+class WithoutNumpy(importlib.abc.MetaPathFinder):
+    """Makes numpy look not installed, as in a runtime install (`make etl`).
+
+    pyarrow imports numpy when it finds it (0.05–0.13 s, a tenth of a +1% run's imports),
+    and nothing in a command uses it: numpy is a test dependency only, so every command
+    already runs without it where users install the package. The executable hides it, so
+    a run costs the same in a virtual environment that has it (a dev one, a notebook's).
+    Polars and pyarrow ask for numpy through the import system and take its absence as
+    they would on a machine without it.
+    """
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname == "numpy" or fullname.startswith("numpy."):
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
 
 
 def exit_status(code: object) -> int:

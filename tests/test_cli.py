@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sqlite3
@@ -186,6 +187,33 @@ def test_the_executable_on_a_closed_pipe_exits_without_a_traceback() -> None:
     # click reports the broken pipe as status 1; nothing else is printed.
     assert proc.returncode == 1
     assert proc.stderr == "atexit\n"
+
+
+def test_the_executable_runs_without_numpy_even_where_it_is_installed(tmp_path: Path) -> None:
+    """A runtime install has no numpy (a test dependency); pyarrow would import it."""
+    assert importlib.util.find_spec("numpy") is not None  # the dev environment has it
+    source = tmp_path / "src.db"
+    generate_demo(source, calls=40, seed=5)
+    probe = (
+        "import atexit, os, sys\n"
+        "seen = lambda: os.write(1, f'numpy loaded: {\"numpy\" in sys.modules}'.encode())\n"
+        "atexit.register(seen)\n"
+        "from pipeline.cli import console_main\n"
+        "sys.argv = ['mcp-analytics', *sys.argv[1:]]\n"
+        "console_main()\n"
+    )
+    target = tmp_path / "out.db"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, "etl", str(source), "--target", str(target), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "numpy loaded: False"
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM tool_executions").fetchone()[0] == 40
 
 
 @pytest.mark.parametrize(("code", "status"), [(None, 0), (0, 0), (2, 2), (True, 1)])

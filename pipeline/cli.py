@@ -458,10 +458,10 @@ def validate(db: Path, source: Path | None, fmt: str) -> None:
 def console_main() -> None:
     """The `mcp-analytics` executable and `python -m pipeline`: `main`, then a fast exit.
 
-    After a command, the interpreter's teardown (clearing every module Polars, DuckDB
-    and pyarrow bring, running the destructors of their objects) took 0.15–0.28 s, 7–10%
-    of an incremental run at 1M (docs/performance.md). Everything a command writes is
-    committed and closed by then, so the process ends with `os._exit` once the atexit
+    After a command, the interpreter's teardown (clearing every module Polars, DuckDB and
+    pyarrow bring, running the destructors of their objects) took 0.13–0.28 s, up to a
+    tenth of an incremental run at 1M (docs/performance.md). Everything a command writes
+    is committed and closed by then, so the process ends with `os._exit` once the atexit
     handlers (logging, the libraries' own) have run and stdout and stderr are flushed:
     what a normal exit does, less the teardown. A thread still running keeps the normal
     exit, which waits for it. numpy is hidden (WithoutNumpy). `main` itself stays a plain
@@ -493,12 +493,12 @@ def console_main() -> None:
 class WithoutNumpy(importlib.abc.MetaPathFinder):
     """Makes numpy look not installed, as in a runtime install (`make etl`).
 
-    pyarrow imports numpy when it finds it (0.05–0.13 s, a tenth of a +1% run's imports),
-    and nothing in a command uses it: numpy is a test dependency only, so every command
-    already runs without it where users install the package. The executable hides it, so
-    a run costs the same in a virtual environment that has it (a dev one, a notebook's).
-    Polars and pyarrow ask for numpy through the import system and take its absence as
-    they would on a machine without it.
+    pyarrow imports numpy when it finds it (0.1–0.13 s in a slow spell, about a tenth of
+    a +1% run's imports), and nothing in a command uses it: numpy is a test dependency
+    only, so every command already runs without it where users install the package. The
+    executable hides it, so a run costs the same in a virtual environment that has it (a
+    dev one, a notebook's). Polars and pyarrow ask for numpy through the import system
+    and take its absence as they would on a machine without it.
     """
 
     def find_spec(

@@ -11,6 +11,8 @@ the run no wall time, and it still runs.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 import threading
 from concurrent.futures import Future
@@ -22,10 +24,18 @@ import duckdb_extension_sqlite_scanner
 from pipeline.errors import SourceUnreadable
 from pipeline.queries import quote_sql_string
 
-__all__ = ["duckdb_connect", "extension_path", "prepare", "prepared_connection"]
+__all__ = [
+    "duckdb_connect",
+    "extension_path",
+    "prepare",
+    "prepared_connection",
+    "spill_directory",
+]
 
 _lock = threading.Lock()
 _prepared: Future[duckdb.DuckDBPyConnection] | None = None
+_spill: str | None = None
+_spill_lock = threading.Lock()
 
 
 def extension_path() -> Path:
@@ -52,11 +62,32 @@ def duckdb_connect() -> duckdb.DuckDBPyConnection:
             "threads": 1,
             "memory_limit": "300MB",
             # Sorts beyond the limit spill here, not into the working directory.
-            "temp_directory": tempfile.gettempdir(),
+            "temp_directory": spill_directory(),
         }
     )
     conn.execute(f"LOAD {quote_sql_string(str(extension_path()))}")
     return conn
+
+
+def spill_directory() -> str:
+    """The folder this process's DuckDB connections spill into, removed at exit.
+
+    DuckDB deletes its spill files when a connection is destroyed, but the executable
+    ends with `os._exit` (cli.console_main), which destroys nothing: a connection left
+    open would leave hundreds of MB in the temporary folder. Every command closes its
+    connections; this folder is the guarantee. It is made on first use and removed by an
+    atexit handler, which the executable runs before it exits.
+    """
+    global _spill
+    with _spill_lock:
+        if _spill is None:
+            try:
+                _spill = tempfile.mkdtemp(prefix="mcp-analytics-spill-")
+            except OSError:
+                # A full or read-only temporary folder: DuckDB fails only if it spills.
+                return tempfile.gettempdir()
+            atexit.register(shutil.rmtree, _spill, ignore_errors=True)
+        return _spill
 
 
 def _connect_into(future: Future[duckdb.DuckDBPyConnection]) -> None:

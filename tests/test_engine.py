@@ -131,3 +131,28 @@ def test_a_quiet_run_does_not_import_rich(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         seen[tuple(flags)] = done.stdout.strip().splitlines()[-1]
     assert seen == {("--quiet",): "rich loaded: False", (): "rich loaded: True"}
+
+
+def test_spill_files_of_a_connection_left_open_go_with_the_process() -> None:
+    """The executable ends with os._exit, which runs no DuckDB destructor: the spill
+    folder is the process's own and an atexit handler removes it."""
+    probe = (
+        "import os, sys\n"
+        "from pipeline import cli, engine\n"
+        "conn = engine.duckdb_connect()\n"
+        "conn.execute(\"SET memory_limit = '20MB'\")\n"
+        'conn.execute("CREATE TEMP TABLE t AS SELECT (random() * 1e9)::BIGINT AS a, "\n'
+        "             \"repeat('x', 50) || i::VARCHAR AS b FROM range(1500000) r(i)\")\n"
+        "conn.execute('SELECT b FROM t ORDER BY a').fetchone()\n"
+        "folder = engine.spill_directory()\n"
+        "print(folder, len(os.listdir(folder)), flush=True)\n"
+        "sys.argv = ['mcp-analytics', '--version']\n"
+        "cli.console_main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    folder, files = done.stdout.splitlines()[0].split()
+    assert int(files) > 0  # DuckDB did spill there, with the connection still open
+    assert not Path(folder).exists()

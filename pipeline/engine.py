@@ -12,6 +12,8 @@ the run no wall time, and it still runs.
 from __future__ import annotations
 
 import atexit
+import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -75,17 +77,16 @@ def spill_directory() -> str:
     DuckDB deletes its spill files when a connection is destroyed, but the executable
     ends with `os._exit` (cli.console_main), which destroys nothing: a connection left
     open would leave hundreds of MB in the temporary folder. Every command closes its
-    connections; this folder is the guarantee. It is made on first use and removed by an
-    atexit handler, which the executable runs before it exits.
+    connections; this folder is the guarantee. DuckDB makes it only when it first
+    spills (a killed run that never spilled leaves nothing), and an atexit handler,
+    which the executable runs before it exits, removes it. The name is random, so no
+    one can make it ahead of the process.
     """
     global _spill
     with _spill_lock:
         if _spill is None:
-            try:
-                _spill = tempfile.mkdtemp(prefix="mcp-analytics-spill-")
-            except OSError:
-                # A full or read-only temporary folder: DuckDB fails only if it spills.
-                return tempfile.gettempdir()
+            name = f"mcp-analytics-spill-{os.getpid()}-{secrets.token_hex(8)}"
+            _spill = os.path.join(tempfile.gettempdir(), name)
             atexit.register(shutil.rmtree, _spill, ignore_errors=True)
         return _spill
 

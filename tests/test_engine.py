@@ -156,3 +156,20 @@ def test_spill_files_of_a_connection_left_open_go_with_the_process() -> None:
     folder, files = done.stdout.splitlines()[0].split()
     assert int(files) > 0  # DuckDB did spill there, with the connection still open
     assert not Path(folder).exists()
+
+
+def test_a_killed_process_that_never_spilled_leaves_no_spill_folder() -> None:
+    """DuckDB makes the folder only when it spills; SIGKILL runs no atexit handler."""
+    probe = (
+        "import os, signal\n"
+        "from pipeline import engine\n"
+        "conn = engine.duckdb_connect()\n"
+        "conn.execute('SELECT 42').fetchall()\n"
+        "print(engine.spill_directory(), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert done.returncode == -signal.SIGKILL
+    assert not Path(done.stdout.strip()).exists()

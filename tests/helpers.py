@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,23 @@ HOSTILE_INPUT_CHECKS = [
 
 REPO = Path(__file__).resolve().parent.parent
 PRODUCER_SCHEMA = (REPO / "queries" / "producer_schema.sql").read_text(encoding="utf-8")
+
+
+def run_python(
+    code: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a new Python process from the repository (sys.argv[1:] = args), for
+    what only a process shows: its imports, its threads, how it exits."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
 
 # Output tables compared between runs, without their surrogate ids.
 COMPARED: dict[str, str] = {

@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 
 from pipeline.cli import exit_status, main
 from pipeline.demo import generate_demo
+from tests.helpers import run_python
 
 PRODUCER_SCHEMA = Path(__file__).resolve().parents[1] / "queries" / "producer_schema.sql"
 
@@ -135,14 +136,7 @@ console_main()
 
 
 def _exit_probe(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", _EXIT_PROBE, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **env},
-        check=False,
-    )
+    return run_python(_EXIT_PROBE, *args, env={**os.environ, **env}, timeout=60)
 
 
 def test_the_executable_runs_atexit_handlers_but_skips_the_teardown() -> None:
@@ -203,13 +197,7 @@ def test_the_executable_runs_without_numpy_even_where_it_is_installed(tmp_path: 
         "console_main()\n"
     )
     target = tmp_path / "out.db"
-    proc = subprocess.run(
-        [sys.executable, "-c", probe, "etl", str(source), "--target", str(target), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_python(probe, "etl", str(source), "--target", str(target), "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "numpy loaded: False"
     conn = sqlite3.connect(target)
@@ -244,9 +232,7 @@ def test_the_command_line_keeps_the_libraries_pools_to_one_thread() -> None:
         for k, v in os.environ.items()
         if k not in {"POLARS_MAX_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}
     }
-    proc = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env
-    )
+    proc = run_python(probe, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     # numpy's OpenBLAS starts no thread of its own; Polars' pool has one thread.
     assert proc.stdout.split() == ["1", "1"]

@@ -7,8 +7,6 @@ on a thread before its heavy imports, and `--watch` during each wait (pipeline/e
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ from pipeline.cli import main
 from pipeline.config import EtlConfig
 from pipeline.errors import SourceUnreadable
 from pipeline.watch import watch
-from tests.helpers import REPO, make_demo
+from tests.helpers import make_demo, run_python
 
 
 @pytest.fixture
@@ -105,9 +103,7 @@ def test_a_process_that_exits_while_a_connection_is_prepared_exits_cleanly() -> 
     """A bad invocation or a signal may end the process while the extension loads."""
     for pause in ("0", "0.01", "0.03", "0.06"):
         script = f"from pipeline import engine; engine.prepare(); import time; time.sleep({pause})"
-        done = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO
-        )
+        done = run_python(script)
         assert (done.returncode, done.stderr) == (0, ""), pause
 
 
@@ -122,12 +118,7 @@ def test_a_quiet_run_does_not_import_rich(tmp_path: Path) -> None:
     )
     seen: dict[tuple[str, ...], str] = {}
     for flags in (["--quiet"], []):
-        done = subprocess.run(
-            [sys.executable, "-c", probe, "etl", str(source), *flags],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-        )
+        done = run_python(probe, "etl", str(source), *flags)
         assert done.returncode == 0, done.stderr
         seen[tuple(flags)] = done.stdout.strip().splitlines()[-1]
     assert seen == {("--quiet",): "rich loaded: False", (): "rich loaded: True"}
@@ -149,9 +140,7 @@ def test_spill_files_of_a_connection_left_open_go_with_the_process() -> None:
         "sys.argv = ['mcp-analytics', '--version']\n"
         "cli.console_main()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120
-    )
+    done = run_python(probe)
     assert done.returncode == 0, done.stderr
     folder, files = done.stdout.splitlines()[0].split()
     assert int(files) > 0  # DuckDB did spill there, with the connection still open
@@ -168,8 +157,6 @@ def test_a_killed_process_that_never_spilled_leaves_no_spill_folder() -> None:
         "print(engine.spill_directory(), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120
-    )
+    done = run_python(probe)
     assert done.returncode == -signal.SIGKILL
     assert not Path(done.stdout.strip()).exists()

@@ -197,7 +197,12 @@ def etl(
         return
     summary = run(config)
     if profile_path is not None:
-        stages = {"seconds": summary.seconds, "stages": summary.timings, "mode": summary.mode}
+        stages = {
+            "seconds": summary.seconds,
+            "stages": summary.timings,
+            "mode": summary.mode,
+            "write_journal": summary.write_journal,
+        }
         profile_path.write_text(json.dumps(stages, indent=1) + "\n", encoding="utf-8")
     if not quiet:
         from pipeline.summary import print_summary  # rich: 0.1 s of imports, when printing

@@ -529,6 +529,43 @@ def use_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
     return mode
 
 
+@contextlib.contextmanager
+def rollback_journal_when_alone(conn: sqlite3.Connection, busy_timeout_ms: int) -> Iterator[str]:
+    """Around a full rebuild's write transaction: leave WAL mode if no one else has the
+    file open, and go back to it afterwards; yield the journal mode the block runs in.
+
+    In WAL mode every page of a rebuild is written twice, into the WAL and then by the
+    checkpoint at COMMIT into the file (400 MB each at 1M interactions; the commit alone
+    took 1.5-2.0 s). In rollback mode the new pages, all past the file's old end, go to
+    the file once and need no journal. Five alternating full runs into the 1M log
+    itself: write lock 10.2-14.7 s in WAL mode, 8.9-9.9 s in rollback mode
+    (docs/performance.md). SQLite leaves WAL mode only when no other connection has the
+    file open, so beside a live proxy the attempt fails at once and the rebuild keeps
+    WAL, where the proxy's readers never wait for it. Leaving and entering WAL mode
+    both checkpoint the little the WAL holds.
+    """
+    mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    if mode != "wal":
+        yield mode
+        return
+    conn.execute("PRAGMA busy_timeout = 0")  # someone else has it open: no need to wait
+    try:
+        mode = str(conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]).lower()
+    except sqlite3.OperationalError as exc:
+        if not is_busy(exc):
+            raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    try:
+        yield mode
+    finally:
+        if mode != "wal":
+            # The rebuild is committed (or rolled back) by now: a failure here leaves
+            # the file in rollback mode, and the next run's use_wal switches it back.
+            with contextlib.suppress(sqlite3.Error):
+                use_wal(conn, busy_timeout_ms)
+
+
 def open_target(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """Open (creating if needed) the target and make sure the analytics schema exists.
 

@@ -40,6 +40,7 @@ from pipeline.load import (
     open_target,
     read_metadata,
     read_target,
+    rollback_journal_when_alone,
     use_wal,
     write_metadata,
     write_transaction,
@@ -86,6 +87,9 @@ class RunSummary:
     # the whole write transaction, apply and derive included, from lock to commit;
     # derive_read (full runs) reads derive's inputs from the staging file meanwhile.
     timings: dict[str, float] = field(default_factory=dict)
+    # The target's journal mode during the write transaction: a full rebuild of a log in
+    # WAL mode runs in rollback mode when nothing else has the file open.
+    write_journal: str = ""
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -352,9 +356,12 @@ def _commit(
     )
     # write_lock: how long the target (often the live source) is locked.
     with (
+        # A rebuild writes its pages once where it can (load.rollback_journal_when_alone).
+        rollback_journal_when_alone(target, config.busy_timeout_ms) if full else nullcontext(),
         summary.timed("write_lock"),
         write_transaction(target, staging, config.busy_timeout_ms) as conn,
     ):
+        summary.write_journal = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
         progress.step("load")
         # A rebuild's pages go to disk while it computes, not all at COMMIT.
         with flushing(config.target) if full else nullcontext():

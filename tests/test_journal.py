@@ -1,0 +1,123 @@
+"""A full rebuild of the log itself writes its pages once (load.rollback_journal_when_alone):
+out of WAL mode while nothing else has the file open, back in it afterwards, and in WAL
+mode beside another process that has the file open (a live proxy)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipeline.load import rollback_journal_when_alone
+from tests.helpers import etl, make_demo, outputs
+
+
+def _journal(db: Path) -> str:
+    conn = sqlite3.connect(db)
+    try:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _held_open(db: Path) -> Iterator[None]:
+    """Another process with the file open and idle between its reads, as the proxy."""
+    probe = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('SELECT count(*) FROM sqlite_master').fetchone()\n"
+        "print('open', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "c.close()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", probe, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "open"
+        yield
+    finally:
+        proc.communicate("\n", timeout=30)
+
+
+def _wal_db(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS t (x TEXT)")
+    return conn
+
+
+def test_leaves_wal_mode_alone_and_goes_back(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    conn = _wal_db(db)
+    try:
+        with rollback_journal_when_alone(conn, 5_000) as mode:
+            assert mode == "delete"
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t VALUES ('x')")
+            conn.execute("COMMIT")
+            assert not Path(f"{db}-wal").exists()
+        assert _journal(db) == "wal"
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5_000
+    finally:
+        conn.close()
+
+
+def test_keeps_wal_mode_beside_another_process_without_waiting(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    conn = _wal_db(db)
+    try:
+        with _held_open(db):
+            started = time.monotonic()
+            with rollback_journal_when_alone(conn, 5_000) as mode:
+                waited = time.monotonic() - started
+                assert mode == "wal"
+                assert _journal(db) == "wal"
+            assert waited < 1, f"waited {waited:.1f} s for a lock it cannot get"
+        assert _journal(db) == "wal"
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5_000
+    finally:
+        conn.close()
+
+
+def test_leaves_a_rollback_journal_file_as_it_is(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("CREATE TABLE t (x TEXT)")
+        with rollback_journal_when_alone(conn, 5_000) as mode:
+            assert mode == "delete"
+        assert _journal(db) == "delete"
+    finally:
+        conn.close()
+
+
+def test_full_run_into_the_log_itself(tmp_path: Path) -> None:
+    """The rebuild runs in rollback mode when alone and in WAL mode beside another
+    process; the file ends in WAL mode and the tables are the same either way."""
+    source, _ = make_demo(tmp_path, calls=400, seed=31)
+    alone, beside = tmp_path / "alone.db", tmp_path / "beside.db"
+    shutil.copyfile(source, alone)
+    shutil.copyfile(source, beside)
+    summary = etl(alone)
+    assert summary.mode == "full" and summary.write_journal == "delete"
+    assert _journal(alone) == "wal"
+    assert _journal(beside) == "delete"  # as the producer made it
+    # As a first run leaves it; the proxy then reads and writes through the WAL.
+    _wal_db(beside).close()
+    with _held_open(beside):
+        summary = etl(beside, full=True)
+    assert summary.mode == "full" and summary.write_journal == "wal"
+    assert _journal(beside) == "wal"
+    assert outputs(alone) == outputs(beside)
+    # An incremental run has nothing to rewrite and stays in WAL mode.
+    assert etl(alone).write_journal == "wal"

@@ -25,6 +25,7 @@ from bench.report import (
     BARE,
     BASELINE,
     FULL,
+    IN_LOG,
     INCREMENTAL,
     SizeResult,
     Step,
@@ -199,12 +200,13 @@ def test_run_size_end_to_end(tmp_path: Path) -> None:
     code = snapshot_head(REPO, tmp_path / "code")
     r = run_size("100k", tmp_path, log=said.append, chunk_calls=150, code=code, repeat=2)
     assert r.failure is None, said
-    assert set(r.steps) == {BARE, BASELINE, FULL, INCREMENTAL}
+    assert set(r.steps) == {BARE, BASELINE, FULL, IN_LOG, INCREMENTAL}
     # Every step ran twice: its time is the faster one (the lower median of two).
     assert all(len(s.runs) == 2 and s.wall_s == min(s.runs) for s in r.steps.values())
     # The incremental run ran once for each full run (on that run's target).
     assert said.count("100k: incremental ETL (2 of 2)") == 1
-    assert r.steps[FULL].rows == r.interactions > 0
+    assert r.steps[FULL].rows == r.steps[IN_LOG].rows == r.interactions > 0
+    assert set(r.profile) == {"full", "full, into the log", "incremental"}
     assert 0 < r.appended_interactions == r.steps[INCREMENTAL].rows < r.interactions
     assert r.agreement is not None
     assert r.agreement.response_rate >= AGREEMENT_MIN
@@ -258,6 +260,7 @@ def _result(label: str, full_s: float, baseline_s: float, rows: int) -> SizeResu
         (BARE, 0.5, 15.0),
         (BASELINE, baseline_s, 35.0),
         (FULL, full_s, 700.0),
+        (IN_LOG, full_s * 1.2, 650.0),
         (INCREMENTAL, full_s / 50, 300.0),
     ):
         r.steps[name] = Step(name, rows, rows * 600, wall, rss, 100.0)
@@ -293,8 +296,14 @@ def test_targets() -> None:
     }
     assert checks[("full ETL ≤ 0.5× baseline wall time", "1m")] is True
     assert checks[("full ETL ≤ 0.5× baseline wall time", "5m")] is False
+    # Into the log itself 4.8 s against 10 s; at 5M 36 s against 50 s.
+    assert checks[("full ETL into the log itself ≤ 0.5× baseline", "1m")] is True
+    assert checks[("full ETL into the log itself ≤ 0.5× baseline", "5m")] is False
     assert checks[("incremental after +1% ≤ 5% of the full run", "1m")] is True
     assert checks[("peak RSS of the ETL ≤ 1 GB", "1m")] is True
+    results = [_result("1m", 4.0, 10.0, 1_000_000)]
+    results[0].steps[IN_LOG] = Step(IN_LOG, 1, 1, 5.0, 1_100.0, 100.0)
+    assert {c.size: c.met for c in check_targets(results) if "RSS" in c.target}["1m"] is False
     assert checks[("peak RSS of the ETL ≤ 1.5 GB", "5m")] is True
     # 30 s for 5M rows is 1.5× the time per row of 4 s for 1M rows: worse than linear.
     assert checks[("full ETL time grows no faster than linearly", "1m → 5m")] is False

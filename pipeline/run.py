@@ -354,10 +354,17 @@ def _commit(
         plan.settled,
         plan.closed,
     )
+    # A first rebuild writes its pages once where it can (load.rollback_journal_when_alone
+    # says why only a first one).
+    first = (
+        full
+        and not read_target(
+            target, "SELECT EXISTS (SELECT 1 FROM tool_executions)", (), config.busy_timeout_ms
+        )[0][0]
+    )
     # write_lock: how long the target (often the live source) is locked.
     with (
-        # A rebuild writes its pages once where it can (load.rollback_journal_when_alone).
-        rollback_journal_when_alone(target, config.busy_timeout_ms) if full else nullcontext(),
+        rollback_journal_when_alone(target, config.busy_timeout_ms) if first else nullcontext(),
         summary.timed("write_lock"),
         write_transaction(target, staging, config.busy_timeout_ms) as conn,
     ):

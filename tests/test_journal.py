@@ -1,6 +1,7 @@
-"""A full rebuild of the log itself writes its pages once (load.rollback_journal_when_alone):
+"""A first rebuild of the log itself writes its pages once (load.rollback_journal_when_alone):
 out of WAL mode while nothing else has the file open, back in it afterwards, and in WAL
-mode beside another process that has the file open (a live proxy)."""
+mode beside another process that has the file open (a live proxy) or over a previous
+run's rows."""
 
 from __future__ import annotations
 
@@ -121,3 +122,9 @@ def test_full_run_into_the_log_itself(tmp_path: Path) -> None:
     assert outputs(alone) == outputs(beside)
     # An incremental run has nothing to rewrite and stays in WAL mode.
     assert etl(alone).write_journal == "wal"
+    # A rebuild over a previous run's rows reuses the pages it frees, which rollback
+    # mode would journal: it stays in WAL mode, and load_clear.sql empties the tables.
+    before = outputs(alone)
+    summary = etl(alone, full=True)
+    assert summary.mode == "full" and summary.write_journal == "wal"
+    assert outputs(alone) == before

@@ -19,6 +19,7 @@ from bench.baseline import agreement
 from bench.code import CodeVersion, work_tree
 from bench.datasets import (
     CHUNK_CALLS,
+    Totals,
     append_held_back,
     ensure_bench_db,
     hold_back,
@@ -31,6 +32,7 @@ from bench.report import (
     FULL,
     IN_LOG,
     INCREMENTAL,
+    INCREMENTAL_IN_LOG,
     SizeResult,
     Step,
     load_average,
@@ -73,7 +75,9 @@ alternate, and each full run's target (step 3) then gets its own incremental run
 4. *full ETL into the log*: `python -m pipeline etl COPY --full --quiet` on a fresh
    copy of the source (made and synced before the timing starts): the README's
    default, where the tables go into the log itself. The log keeps its 4 KiB pages (a
-   new target gets 16 KiB) and is put in WAL mode (docs/rules.md, Live sources).
+   new target gets 16 KiB) and is put in WAL mode (docs/rules.md, Live sources). Then
+   the held-back 1% is appended to that copy (step 5 says how) and
+   *incremental ETL into the log*: `python -m pipeline etl COPY --quiet`.
 5. The held-back 1% is appended with its own ids and timestamps (new calls, the
    responses and cancellations of calls already read, new events), then
    *incremental ETL*: `python -m pipeline etl SOURCE --target SAME --quiet`.
@@ -172,13 +176,16 @@ def _measure_steps(
 
     # The baseline and the two full ETLs alternate. Every full run into a new file
     # leaves its own target, the state an incremental run starts from. The run into the
-    # log itself (the README's default) gets a fresh copy of the source each time; the
-    # copy is not timed.
+    # log itself (the README's default) gets a fresh copy of the source each time, then
+    # the held-back 1% and an incremental run into the log; copying and appending are
+    # not timed.
     baselines: list[Measurement] = []
     fulls: list[Measurement] = []
     in_logs: list[Measurement] = []
+    in_log_incrementals: list[Measurement] = []
     profiles: list[dict[str, float]] = []
-    in_log_profiles: list[dict[str, float]] = []
+    in_log_profiles: dict[str, list[dict[str, float]]] = {"full": [], "incremental": []}
+    in_log_added: Totals | None = None
     targets = [work / f"etl-{i}.db" for i in runs]
     baseline_db = work / "baseline.db"
     log_copy = work / "log.db"
@@ -199,15 +206,28 @@ def _measure_steps(
         _fresh_copy(source, log_copy)
         m, stages = _etl(python, log_copy, log_copy, ["--full"], code, work, max_rss_mb)
         in_logs.append(m)
-        in_log_profiles.append(stages)
+        in_log_profiles["full"].append(stages)
+        log(f"{label}: incremental ETL into the log itself ({i} of {repeat})")
+        in_log_added = append_held_back(cached, log_copy)
+        m, stages = _etl(python, log_copy, log_copy, [], code, work, max_rss_mb)
+        in_log_incrementals.append(m)
+        in_log_profiles["incremental"].append(stages)
     _remove_db(log_copy)
     result.steps[BASELINE] = step_from_runs(BASELINE, rows, size, baselines)
     result.steps[FULL] = step_from_runs(FULL, rows, size, fulls)
     result.steps[IN_LOG] = step_from_runs(IN_LOG, rows, size, in_logs)
+    if in_log_added is not None:
+        result.steps[INCREMENTAL_IN_LOG] = step_from_runs(
+            INCREMENTAL_IN_LOG,
+            in_log_added.interactions,
+            in_log_added.json_bytes,
+            in_log_incrementals,
+        )
     if stages := profiles[median_run(fulls)]:
         result.profile["full"] = stages
-    if stages := in_log_profiles[median_run(in_logs)]:
-        result.profile["full, into the log"] = stages
+    for run_name, measured in (("full", in_logs), ("incremental", in_log_incrementals)):
+        if stages := in_log_profiles[run_name][median_run(measured)]:
+            result.profile[f"{run_name}, into the log"] = stages
     result.agreement = agreement(targets[0], baseline_db)
 
     log(f"{label}: appending the held-back 1%")

@@ -27,6 +27,7 @@ from bench.report import (
     FULL,
     IN_LOG,
     INCREMENTAL,
+    INCREMENTAL_IN_LOG,
     SizeResult,
     Step,
     check_targets,
@@ -200,13 +201,20 @@ def test_run_size_end_to_end(tmp_path: Path) -> None:
     code = snapshot_head(REPO, tmp_path / "code")
     r = run_size("100k", tmp_path, log=said.append, chunk_calls=150, code=code, repeat=2)
     assert r.failure is None, said
-    assert set(r.steps) == {BARE, BASELINE, FULL, IN_LOG, INCREMENTAL}
+    assert set(r.steps) == {BARE, BASELINE, FULL, IN_LOG, INCREMENTAL, INCREMENTAL_IN_LOG}
     # Every step ran twice: its time is the faster one (the lower median of two).
     assert all(len(s.runs) == 2 and s.wall_s == min(s.runs) for s in r.steps.values())
     # The incremental run ran once for each full run (on that run's target).
     assert said.count("100k: incremental ETL (2 of 2)") == 1
     assert r.steps[FULL].rows == r.steps[IN_LOG].rows == r.interactions > 0
-    assert set(r.profile) == {"full", "full, into the log", "incremental"}
+    assert set(r.profile) == {
+        "full",
+        "full, into the log",
+        "incremental",
+        "incremental, into the log",
+    }
+    # Into the log, the same 1% is appended before each incremental run.
+    assert r.steps[INCREMENTAL_IN_LOG].rows == r.appended_interactions
     assert 0 < r.appended_interactions == r.steps[INCREMENTAL].rows < r.interactions
     assert r.agreement is not None
     assert r.agreement.response_rate >= AGREEMENT_MIN
@@ -262,6 +270,7 @@ def _result(label: str, full_s: float, baseline_s: float, rows: int) -> SizeResu
         (FULL, full_s, 700.0),
         (IN_LOG, full_s * 1.2, 650.0),
         (INCREMENTAL, full_s / 50, 300.0),
+        (INCREMENTAL_IN_LOG, full_s / 10, 320.0),
     ):
         r.steps[name] = Step(name, rows, rows * 600, wall, rss, 100.0)
     return r
@@ -300,6 +309,11 @@ def test_targets() -> None:
     assert checks[("full ETL into the log itself ≤ 0.5× baseline", "1m")] is True
     assert checks[("full ETL into the log itself ≤ 0.5× baseline", "5m")] is False
     assert checks[("incremental after +1% ≤ 5% of the full run", "1m")] is True
+    # full_s / 10 against 1.2 full_s: 8.3%.
+    assert (
+        checks[("incremental after +1% into the log itself ≤ 5% of the full run into it", "1m")]
+        is False
+    )
     assert checks[("peak RSS of the ETL ≤ 1 GB", "1m")] is True
     results = [_result("1m", 4.0, 10.0, 1_000_000)]
     results[0].steps[IN_LOG] = Step(IN_LOG, 1, 1, 5.0, 1_100.0, 100.0)

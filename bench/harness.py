@@ -204,12 +204,12 @@ def _measure_steps(
         profiles.append(stages)
         log(f"{label}: full ETL into the log itself ({i} of {repeat})")
         _fresh_copy(source, log_copy)
-        m, stages = _etl(python, log_copy, log_copy, ["--full"], code, work, max_rss_mb)
+        m, stages = _etl(python, log_copy, None, ["--full"], code, work, max_rss_mb)
         in_logs.append(m)
         in_log_profiles["full"].append(stages)
         log(f"{label}: incremental ETL into the log itself ({i} of {repeat})")
         in_log_added = append_held_back(cached, log_copy)
-        m, stages = _etl(python, log_copy, log_copy, [], code, work, max_rss_mb)
+        m, stages = _etl(python, log_copy, None, [], code, work, max_rss_mb)
         in_log_incrementals.append(m)
         in_log_profiles["incremental"].append(stages)
     _remove_db(log_copy)
@@ -265,16 +265,19 @@ def _fresh_copy(source: Path, copy: Path) -> None:
 def _etl(
     python: str,
     source: Path,
-    target: Path,
+    target: Path | None,
     options: list[str],
     code: CodeVersion,
     work: Path,
     max_rss_mb: float,
 ) -> tuple[Measurement, dict[str, float]]:
-    """One `python -m pipeline etl` run from `code`, with the stage timings it reports."""
+    """One `python -m pipeline etl` run from `code`, with the stage timings it reports;
+    target None: into the source itself, as the README runs it."""
     profile = work / "profile.json"
     profile.unlink(missing_ok=True)
     env = {**os.environ, PROFILE_ENV: str(profile)}
-    cmd: list[str | Path] = [python, "-m", "pipeline", "etl", source, "--target", target]
+    cmd: list[str | Path] = [python, "-m", "pipeline", "etl", source]
+    if target is not None:
+        cmd += ["--target", target]
     m = measure([*cmd, *options, "--quiet"], cwd=code.root, env=env, max_rss_mb=max_rss_mb)
     return m, load_profile(profile)

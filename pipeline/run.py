@@ -87,8 +87,8 @@ class RunSummary:
     # the whole write transaction, apply and derive included, from lock to commit;
     # derive_read (full runs) reads derive's inputs from the staging file meanwhile.
     timings: dict[str, float] = field(default_factory=dict)
-    # The target's journal mode during the write transaction: a full rebuild of a log in
-    # WAL mode runs in rollback mode when nothing else has the file open.
+    # The target's journal mode during the write transaction: a first rebuild of a log
+    # in WAL mode runs in rollback mode when nothing else has the file open.
     write_journal: str = ""
 
     @contextmanager

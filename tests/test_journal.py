@@ -53,8 +53,16 @@ def _held_open(db: Path) -> Iterator[None]:
 def _wal_db(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("CREATE TABLE IF NOT EXISTS t (x TEXT)")
+    conn.execute("CREATE TABLE t (x TEXT)")
     return conn
+
+
+def _to_wal(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
+    finally:
+        conn.close()
 
 
 def test_leaves_wal_mode_alone_and_goes_back(tmp_path: Path) -> None:
@@ -114,7 +122,7 @@ def test_full_run_into_the_log_itself(tmp_path: Path) -> None:
     assert _journal(alone) == "wal"
     assert _journal(beside) == "delete"  # as the producer made it
     # As a first run leaves it; the proxy then reads and writes through the WAL.
-    _wal_db(beside).close()
+    _to_wal(beside)
     with _held_open(beside):
         summary = etl(beside, full=True)
     assert summary.mode == "full" and summary.write_journal == "wal"

@@ -6,6 +6,7 @@ run's rows."""
 from __future__ import annotations
 
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -136,3 +137,40 @@ def test_full_run_into_the_log_itself(tmp_path: Path) -> None:
     summary = etl(alone, full=True)
     assert summary.mode == "full" and summary.write_journal == "wal"
     assert outputs(alone) == before
+
+
+def test_a_first_rebuild_killed_in_rollback_mode_leaves_the_log_whole(tmp_path: Path) -> None:
+    """SIGKILL while the rebuild's rollback journal exists: the next opener rolls the
+    rebuild back (no analytics visible), and the next run does the work and puts the
+    log back in WAL mode."""
+    source, _ = make_demo(tmp_path, calls=5000, seed=47)
+    log = tmp_path / "log.db"
+    shutil.copyfile(source, log)
+    journal, wal = Path(f"{log}-journal"), Path(f"{log}-wal")
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "etl", str(log), "--quiet"])
+    try:
+        # The schema is written in rollback mode too, before the run switches the log
+        # to WAL mode, and leaving WAL mode makes a journal for a moment: the rebuild's
+        # journal is the one there once the file grows past its size in WAL mode.
+        while not wal.exists() and proc.poll() is None:
+            time.sleep(0.0002)
+        size = log.stat().st_size
+        while not (journal.exists() and log.stat().st_size > size) and proc.poll() is None:
+            time.sleep(0.0002)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before its write transaction"
+    assert journal.exists(), "no rollback journal: the rebuild did not run in rollback mode"
+    conn = sqlite3.connect(log)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM tool_executions").fetchone()[0] == 0
+    finally:
+        conn.close()
+    assert _journal(log) == "delete"  # the kill left it out of WAL mode
+    reference = tmp_path / "reference.db"
+    etl(source, target=reference)
+    assert etl(log).write_journal == "delete"
+    assert _journal(log) == "wal"
+    assert outputs(log) == outputs(reference)

@@ -1,7 +1,7 @@
 """A first rebuild of the log itself writes its pages once (load.rollback_journal_when_alone):
 out of WAL mode while nothing else has the file open, back in it afterwards, and in WAL
 mode beside another process that has the file open (a live proxy) or over a previous
-run's rows."""
+run's rows; killed in rollback mode, it leaves the log whole."""
 
 from __future__ import annotations
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from pipeline.load import rollback_journal_when_alone
 from tests.helpers import etl, make_demo, outputs
 
@@ -51,11 +53,17 @@ def _held_open(db: Path) -> Iterator[None]:
         proc.communicate("\n", timeout=30)
 
 
-def _wal_db(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("CREATE TABLE t (x TEXT)")
-    return conn
+@pytest.fixture
+def wal_log(tmp_path: Path) -> Iterator[tuple[Path, sqlite3.Connection]]:
+    """A log in WAL mode and a connection to it, as the run's write connection."""
+    db = tmp_path / "log.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE t (x TEXT)")
+        yield db, conn
+    finally:
+        conn.close()
 
 
 def _to_wal(db: Path) -> None:
@@ -66,37 +74,31 @@ def _to_wal(db: Path) -> None:
         conn.close()
 
 
-def test_leaves_wal_mode_alone_and_goes_back(tmp_path: Path) -> None:
-    db = tmp_path / "log.db"
-    conn = _wal_db(db)
-    try:
+def test_leaves_wal_mode_alone_and_goes_back(wal_log: tuple[Path, sqlite3.Connection]) -> None:
+    db, conn = wal_log
+    with rollback_journal_when_alone(conn, 5_000) as mode:
+        assert mode == "delete"
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t VALUES ('x')")
+        conn.execute("COMMIT")
+        assert not Path(f"{db}-wal").exists()
+    assert _journal(db) == "wal"
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5_000
+
+
+def test_keeps_wal_mode_beside_another_process_without_waiting(
+    wal_log: tuple[Path, sqlite3.Connection],
+) -> None:
+    db, conn = wal_log
+    with _held_open(db):
+        started = time.monotonic()
         with rollback_journal_when_alone(conn, 5_000) as mode:
-            assert mode == "delete"
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO t VALUES ('x')")
-            conn.execute("COMMIT")
-            assert not Path(f"{db}-wal").exists()
-        assert _journal(db) == "wal"
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5_000
-    finally:
-        conn.close()
-
-
-def test_keeps_wal_mode_beside_another_process_without_waiting(tmp_path: Path) -> None:
-    db = tmp_path / "log.db"
-    conn = _wal_db(db)
-    try:
-        with _held_open(db):
-            started = time.monotonic()
-            with rollback_journal_when_alone(conn, 5_000) as mode:
-                waited = time.monotonic() - started
-                assert mode == "wal"
-                assert _journal(db) == "wal"
-            assert waited < 1, f"waited {waited:.1f} s for a lock it cannot get"
-        assert _journal(db) == "wal"
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5_000
-    finally:
-        conn.close()
+            waited = time.monotonic() - started
+            assert mode == "wal"
+            assert _journal(db) == "wal"
+        assert waited < 1, f"waited {waited:.1f} s for a lock it cannot get"
+    assert _journal(db) == "wal"
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5_000
 
 
 def test_leaves_a_rollback_journal_file_as_it_is(tmp_path: Path) -> None:

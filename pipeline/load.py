@@ -332,7 +332,11 @@ class Staging:
             else f"CREATE TABLE stg.{table} AS "
         )
         try:
-            self._duck.register("staged_frame", frame)
+            # The frame goes over as an Arrow C stream (a PyCapsule), not as a Polars or
+            # pyarrow object: for those DuckDB imports pyarrow.dataset to tell datasets
+            # apart, 0.1 s holding the GIL in every run (docs/performance.md). The
+            # capsule is read once, by the statement below.
+            self._duck.register("staged_frame", frame.__arrow_c_stream__())
             try:
                 # Table names come from STAGED (our constants).
                 self._duck.execute(f"{verb}SELECT * FROM staged_frame")  # noqa: S608

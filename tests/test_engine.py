@@ -7,6 +7,7 @@ on a thread before its heavy imports, and `--watch` during each wait (pipeline/e
 from __future__ import annotations
 
 import signal
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,6 +123,25 @@ def test_a_quiet_run_does_not_import_rich(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         seen[tuple(flags)] = done.stdout.strip().splitlines()[-1]
     assert seen == {("--quiet",): "rich loaded: False", (): "rich loaded: True"}
+
+
+def test_a_run_stages_its_rows_without_importing_pyarrow_dataset(tmp_path: Path) -> None:
+    """DuckDB imports pyarrow.dataset (0.1 s holding the GIL) when handed a Polars or
+    pyarrow object; the staging writer hands it an Arrow C stream instead."""
+    source, _ = make_demo(tmp_path, calls=40, seed=3)
+    probe = (
+        "import sys; from pipeline.cli import main; "
+        "main(sys.argv[1:], standalone_mode=False); "
+        "print('pyarrow.dataset loaded:', 'pyarrow.dataset' in sys.modules)"
+    )
+    done = run_python(probe, "etl", str(source), "--target", str(tmp_path / "out.db"), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "pyarrow.dataset loaded: False"
+    conn = sqlite3.connect(tmp_path / "out.db")
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM tool_executions").fetchone()[0] == 40
+    finally:
+        conn.close()
 
 
 def test_spill_files_of_a_connection_left_open_go_with_the_process() -> None:

@@ -321,6 +321,15 @@ def test_targets() -> None:
     assert checks[("peak RSS of the ETL ≤ 1.5 GB", "5m")] is True
     # 30 s for 5M rows is 1.5× the time per row of 4 s for 1M rows: worse than linear.
     assert checks[("full ETL time grows no faster than linearly", "1m → 5m")] is False
+    linear = [
+        c
+        for c in check_targets(
+            [_result("1m", 4.0, 10.0, 1_000_000), _result("5m", 30.0, 60.0, 5_000_000)]
+        )
+        if "linearly" in c.target
+    ]
+    # The baseline's 60 s for 5M rows against 10 s for 1M: 1.2 times the time per row.
+    assert [c.measured for c in linear] == ["1.50 (the SQLite baseline's: 1.20)"]
     only_small = check_targets([_result("100k", 4.0, 10.0, 100_000)])
     assert {c.size: c.met for c in only_small if "RSS" in c.target} == {"1m": None, "5m": None}
 

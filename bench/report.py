@@ -146,8 +146,8 @@ def check_targets(results: Sequence[SizeResult]) -> list[TargetCheck]:
         )
     small, large = by_label.get("1m"), by_label.get("5m")
     growth = _growth_per_row(small, large, FULL)
-    # The script's own growth in the same run: how much the machine's speed moved
-    # between the two sizes (it drifts; docs/performance.md).
+    # The script's own growth in the same run, for reference: the machine's speed drifts
+    # between the sizes (docs/performance.md), and the script reads the same larger log.
     script = _growth_per_row(small, large, BASELINE)
     measured = "—" if growth is None else f"{growth:.2f}"
     if growth is not None and script is not None:

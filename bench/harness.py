@@ -35,8 +35,10 @@ from bench.report import (
     INCREMENTAL_IN_LOG,
     SizeResult,
     Step,
+    cpu_clock,
     load_average,
     load_profile,
+    steal_percent,
 )
 
 __all__ = ["METHOD", "REPO", "median_run", "run_size", "step_from_runs"]
@@ -143,11 +145,13 @@ def run_size(
         totals = source_totals(source)
         result = SizeResult(label, totals.interactions, totals.events, totals.json_bytes)
         result.load_before = load_average()
+        clock = cpu_clock()
         try:
             _measure_steps(result, info.path, work, etl_code, log, max_rss_mb, repeat)
         except StepFailed as exc:
             result.failure = str(exc).splitlines()[0]
             log(f"{label}: [red]failed[/red]: {exc}")
+        result.steal_pct = steal_percent(clock, cpu_clock())
         return result
     finally:
         if not keep_work:

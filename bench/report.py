@@ -86,6 +86,7 @@ class SizeResult:
     profile: dict[str, dict[str, float]] = field(default_factory=dict)
     failure: str | None = None  # the step that failed, when one did
     load_before: str = ""  # the machine's load average (1, 5, 15 min) before the steps
+    steal_pct: float | None = None  # CPU time stolen by the hypervisor during the steps
 
     def ratio(self, step: str, reference: str) -> float | None:
         """Wall time of `step` over that of `reference`, when both were measured."""
@@ -241,6 +242,35 @@ def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+# The fields of psutil.cpu_times() that make up the machine's CPU time. guest and
+# guest_nice are left out: Linux counts them in user and nice already.
+_CPU_TIME_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def cpu_clock() -> tuple[float, float] | None:
+    """The machine's CPU seconds so far, all cores: (stolen, all), None where the OS does
+    not count stolen time.
+
+    Steal time is what a virtual machine's cores spent waiting while the hypervisor ran
+    other machines on them. No process sees it in its own CPU time, but every step then
+    takes longer: it tells a slow spell of the host from a slow change.
+    """
+    times = psutil.cpu_times()
+    fields = times._asdict()
+    if "steal" not in fields:
+        return None
+    return float(fields["steal"]), float(sum(fields.get(f, 0.0) for f in _CPU_TIME_FIELDS))
+
+
+def steal_percent(
+    before: tuple[float, float] | None, after: tuple[float, float] | None
+) -> float | None:
+    """The share of the machine's CPU time stolen between two cpu_clock() readings."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
+
+
 def machine_info() -> dict[str, str]:
     """What the numbers were measured on."""
     return {
@@ -356,7 +386,7 @@ def render_markdown(
         "(`os.wait4`). Each step ran as often as `runs` lists (in that order); wall and CPU",
         "are its median run's, peak RSS the largest of its runs, and every ratio is of",
         "medians. CPU % below 100 for a one-threaded step means it waited for a core",
-        "(the machine is shared: see the load averages below the table). rows/s",
+        "(the machine is shared: see the load averages and steal time below the table). rows/s",
         "counts interactions (the incremental run: the appended ones); JSON MB are the",
         "bytes of the interactions' content plus the events' data those rows make up.",
         "`× baseline` and `× bare read` divide a step's wall time by theirs at the same",
@@ -368,6 +398,14 @@ def render_markdown(
     loads = [f"{r.label}: {r.load_before}" for r in results if r.load_before]
     if loads:
         out += ["", "Load average (1, 5, 15 min) before each size's steps: " + "; ".join(loads)]
+    steals = [f"{r.label}: {r.steal_pct:.1f}%" for r in results if r.steal_pct is not None]
+    if steals:
+        out += [
+            "",
+            "Steal time during each size's steps (the share of the machine's CPU time that "
+            "its hypervisor gave to other machines; every step takes longer with it): "
+            + "; ".join(steals),
+        ]
     out += ["", "## Targets", ""]
     out += _md_table(
         ("target", "size", "measured", "status"),
@@ -470,6 +508,7 @@ def results_as_json(results: Sequence[SizeResult]) -> list[dict[str, Any]]:
                 "profile": r.profile,
                 "failure": r.failure,
                 "load_before": r.load_before,
+                "steal_percent": r.steal_pct,
             }
         )
     return doc

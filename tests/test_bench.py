@@ -9,6 +9,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,10 @@ from bench.report import (
     SizeResult,
     Step,
     check_targets,
+    cpu_clock,
     load_profile,
     render_markdown,
+    steal_percent,
 )
 from tests.helpers import REPO, etl, make_demo
 
@@ -220,6 +223,7 @@ def test_run_size_end_to_end(tmp_path: Path) -> None:
     assert r.agreement.response_rate >= AGREEMENT_MIN
     assert all(s.peak_rss_mb > 0 and s.wall_s > 0 for s in r.steps.values())
     assert not (tmp_path / "work" / "100k").exists()  # work copies removed
+    assert r.steal_pct is not None  # Linux counts stolen time: the steps' share is known
 
 
 def _run(wall: float, rss: float) -> Measurement:
@@ -291,9 +295,35 @@ def test_results_markdown(tmp_path: Path) -> None:
     ]
     assert "placeholder" in text
     assert "| 1m | full ETL | 1,000,000 |" in text
+    assert "Steal time" not in text  # not measured: no line
+
+    results[0].steal_pct, results[1].steal_pct = 0.04, 31.25
+    assert (
+        "\nSteal time during each size's steps (the share of the machine's CPU time that its "
+        "hypervisor gave to other machines; every step takes longer with it): "
+        "1m: 0.0%; 5m: 31.2%\n"
+    ) in render_markdown(results, {}, "today", "")
 
     results[0].profile["full"] = {"scan": 1.5, "pair": 0.25}
     assert "| 1m | full | 1.50 | 0.25 |" in render_markdown(results, {}, "today", "")
+
+
+def test_steal_time_is_the_stolen_share_of_the_machine_clock() -> None:
+    assert steal_percent((10.0, 1_000.0), (40.0, 1_200.0)) == 15.0
+    assert steal_percent((10.0, 1_000.0), (10.0, 1_000.0)) is None  # no time passed
+    assert steal_percent(None, (40.0, 1_200.0)) is None  # not counted by the OS
+    # The real clock (Linux counts stolen time): both readings only grow, and the
+    # stolen share of a busy second is a percentage.
+    before = cpu_clock()
+    assert before is not None
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        pass
+    after = cpu_clock()
+    assert after is not None
+    assert after[0] >= before[0] and after[1] > before[1]
+    share = steal_percent(before, after)
+    assert share is not None and 0.0 <= share <= 100.0
 
 
 def test_targets() -> None:

@@ -238,6 +238,22 @@ def test_the_command_line_keeps_the_libraries_pools_to_one_thread() -> None:
     assert proc.stdout.split() == ["1", "1"]
 
 
+def test_the_command_line_sets_polars_allocator_before_polars_loads() -> None:
+    """jemalloc reads its settings once, when Polars' library first allocates."""
+    probe = (
+        "import os, sys\n"
+        "import pipeline.cli\n"
+        "print('polars' in sys.modules, os.environ['_RJEM_MALLOC_CONF'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    proc = run_python(probe, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "dirty_decay_ms:30000,muzzy_decay_ms:30000"]
+    # A setting of the user's own is kept.
+    proc = run_python(probe, env={**env, "_RJEM_MALLOC_CONF": "dirty_decay_ms:0"}, timeout=60)
+    assert proc.stdout.split() == ["False", "dirty_decay_ms:0"]
+
+
 # Bad invocations (SPEC §4) ---------------------------------------------------------------
 
 

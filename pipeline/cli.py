@@ -36,10 +36,10 @@ os.environ.setdefault("POLARS_MAX_THREADS", "1")
 # user CPU to 0.95 s). Nothing here multiplies matrices.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # Polars' allocator (jemalloc) gives freed pages back to the OS after 10 s by default,
-# and each batch then faults fresh ones in again. Kept 30 s, a 1M full run took 0.2-1.1 s
-# less in four alternating pairs (0.9 s median, 5%) for 55-125 MB more peak RSS; at 5M
-# the peak was 1,229 MB. Never giving them back was faster still but reached 1,542 MB at
-# 5M, over the 1.5 GB target (docs/performance.md).
+# and each batch then faults fresh ones in again. Kept 30 s, a 1M full run took 0.1-2.2 s
+# less in eight alternating pairs (median 0.6-0.9 s, about 5%) for 50-110 MB more peak
+# RSS; at 5M the peak was 1,155-1,229 MB. Never giving them back was faster still but
+# reached 1,542 MB at 5M, over the 1.5 GB target (docs/performance.md).
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:30000,muzzy_decay_ms:30000")
 
 F = TypeVar("F", bound=Callable[..., Any])

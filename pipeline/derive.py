@@ -371,8 +371,19 @@ def _client_lifecycles(
     return _replace_changed(conn, old, new)
 
 
-# Read in chunks so Python never holds more than this many rows as tuples.
+# Rows per Arrow batch of a full run's staged reads.
 FETCH_ROWS = 100_000
+
+
+# An incremental run reads the activity times of its sessions as texts SQLite joins, one
+# per session and table and range of TIMES_KEY_SHIFT bits of row keys (at most 131,072
+# rows, about 8 MB): a row's key, request time and response time between unit
+# separators, rows between record separators (neither occurs in a key or a timestamp).
+# Handed over as one Python tuple per row, the 50,010 rows of the 1M log's last day took
+# 0.24 s, as joined texts split by Polars 0.15 s.
+TIMES_KEY_SHIFT = 17
+TIMES_GROUPS = 8  # joined texts fetched at a time
+UNIT_SEP, RECORD_SEP = "\x1f", "\x1e"
 
 
 def _activity_times(conn: sqlite3.Connection, *, scan_all: bool) -> pl.DataFrame | None:
@@ -390,22 +401,35 @@ def _activity_times(conn: sqlite3.Connection, *, scan_all: bool) -> pl.DataFrame
         return None
     sessions = pl.Enum(sorted(names))
     hint = " NOT INDEXED" if scan_all else ""
+    unit, record = f"char({ord(UNIT_SEP)})", f"char({ord(RECORD_SEP)})"
     query = " UNION ALL ".join(
-        f"SELECT {i}, {key}, session_id, request_time, response_time FROM {table}{hint} "  # noqa: S608
-        "WHERE session_id IN (SELECT session_id FROM temp.redo_sessions)"
+        f"SELECT {i}, session_id, group_concat({key} || {unit} || request_time || {unit} "  # noqa: S608
+        f"|| COALESCE(response_time, ''), {record}) FROM {table}{hint} "
+        "WHERE session_id IN (SELECT session_id FROM temp.redo_sessions) "
+        f"GROUP BY session_id, {key} >> {TIMES_KEY_SHIFT}"
         for i, (table, key) in enumerate(GAP_TABLES)
     )
-    schema = {
-        "tbl": pl.Int8,
-        "key": pl.Int64,
-        "session_id": pl.String,
-        "request_time": pl.String,
-        "response_time": pl.String,
-    }
+    schema = {"tbl": pl.Int8, "session_id": pl.String, "rows": pl.String}
     cursor = conn.execute(query)
     chunks = []
-    while rows := cursor.fetchmany(FETCH_ROWS):
-        chunks.append(_times_frame(pl.DataFrame(rows, schema=schema, orient="row"), sessions))
+    while groups := cursor.fetchmany(TIMES_GROUPS):
+        rows = (
+            pl.DataFrame(groups, schema=schema, orient="row")
+            .select("tbl", "session_id", pl.col("rows").str.split(RECORD_SEP))
+            .explode("rows")
+            .select(
+                "tbl",
+                "session_id",
+                pl.col("rows")
+                .str.split_exact(UNIT_SEP, 2)
+                .struct.rename_fields(["key", "request_time", "response_time"]),
+            )
+            .unnest("rows")
+            .with_columns(
+                response_time=pl.when(pl.col("response_time") != "").then("response_time")
+            )
+        )
+        chunks.append(_times_frame(rows, sessions))
     return pl.concat(chunks) if chunks else None
 
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline import derive
 from pipeline.load import staged_calls_tables, statements
 from pipeline.queries import sql
 from tests.helpers import copy_until, etl, make_demo, new_live_source, outputs
@@ -79,6 +80,19 @@ def test_full_rebuild_after_incremental_runs_is_identical(
 ) -> None:
     source, stamps, reference = demo
     live = _in_two_runs(source, stamps, tmp_path, full_second=True)
+    assert outputs(live) == outputs(reference)
+
+
+def test_activity_times_read_in_many_small_texts_give_the_same_lifecycles(
+    demo: tuple[Path, list[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """derive reads an incremental run's activity times as texts joined per session and
+    range of row keys; with ranges of 4 keys, fetched 3 at a time, every session spans
+    many texts and fetches, and the tables are still those of one full run."""
+    monkeypatch.setattr(derive, "TIMES_KEY_SHIFT", 2)
+    monkeypatch.setattr(derive, "TIMES_GROUPS", 3)
+    source, stamps, reference = demo
+    live = _in_two_runs(source, stamps, tmp_path, full_second=False)
     assert outputs(live) == outputs(reference)
 
 

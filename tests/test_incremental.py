@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -83,17 +84,71 @@ def test_full_rebuild_after_incremental_runs_is_identical(
     assert outputs(live) == outputs(reference)
 
 
+@pytest.mark.parametrize("scan_all", [True, False], ids=["in-row-order", "by-session"])
 def test_activity_times_read_in_many_small_texts_give_the_same_lifecycles(
-    demo: tuple[Path, list[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo: tuple[Path, list[str], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    scan_all: bool,
 ) -> None:
     """derive reads an incremental run's activity times as texts joined per session and
     range of row keys; with ranges of 4 keys, fetched 3 at a time, every session spans
-    many texts and fetches, and the tables are still those of one full run."""
+    many texts and fetches, and the tables are still those of one full run. Both ways of
+    reading (the tables in row order, or through the session index) are forced."""
     monkeypatch.setattr(derive, "TIMES_KEY_SHIFT", 2)
     monkeypatch.setattr(derive, "TIMES_GROUPS", 3)
+    read = derive._activity_times
+    forced = scan_all
+
+    def forced_read(conn: sqlite3.Connection, *, scan_all: bool) -> pl.DataFrame | None:
+        return read(conn, scan_all=forced)
+
+    monkeypatch.setattr(derive, "_activity_times", forced_read)
     source, stamps, reference = demo
     live = _in_two_runs(source, stamps, tmp_path, full_second=False)
     assert outputs(live) == outputs(reference)
+
+
+@pytest.mark.parametrize("shift", [2, 17])
+def test_activity_times_are_every_time_of_the_sessions_once_either_way(
+    demo: tuple[Path, list[str], Path], monkeypatch: pytest.MonkeyPatch, shift: int
+) -> None:
+    """Both ways of reading the activity times, in small ranges of row keys and with the
+    default ones, give exactly the rows of the chosen sessions, each once, as a plain
+    read of the two tables does."""
+    monkeypatch.setattr(derive, "TIMES_KEY_SHIFT", shift)
+    monkeypatch.setattr(derive, "TIMES_GROUPS", 3)
+    _, _, reference = demo
+    conn = sqlite3.connect(reference)
+    try:
+        conn.execute("CREATE TEMP TABLE redo_sessions (session_id TEXT PRIMARY KEY, start TEXT)")
+        every = [s for (s,) in conn.execute("SELECT DISTINCT session_id FROM tool_executions")]
+        chosen = sorted(every)[::2]  # some sessions, not all: the filter is part of the read
+        assert 1 < len(chosen) < len(every)
+        conn.executemany(
+            "INSERT INTO temp.redo_sessions (session_id) VALUES (?)", [(s,) for s in chosen]
+        )
+        rows = conn.execute(
+            " UNION ALL ".join(
+                f"SELECT {i}, {key}, session_id, request_time, response_time FROM {table} "  # noqa: S608
+                "WHERE session_id IN (SELECT session_id FROM temp.redo_sessions)"
+                for i, (table, key) in enumerate(derive.GAP_TABLES)
+            )
+        ).fetchall()
+        expected = derive._times_frame(
+            pl.DataFrame(
+                rows,
+                schema=["tbl", "key", "session_id", "request_time", "response_time"],
+                orient="row",
+            ),
+            pl.Enum(chosen),
+        ).sort(pl.all())
+        for scan_all in (True, False):
+            got = derive._activity_times(conn, scan_all=scan_all)
+            assert got is not None
+            assert got.sort(pl.all()).equals(expected)
+    finally:
+        conn.close()
 
 
 def _in_two_runs(source: Path, stamps: list[str], tmp: Path, *, full_second: bool) -> Path:

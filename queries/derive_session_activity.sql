@@ -10,8 +10,9 @@ INSERT INTO etl_session_activity (
 -- top REPL both come from that, as in queries/derive_staged_activity.sql (the REPL
 -- counts took a second read of every call of the sessions through the session index:
 -- 0.12-0.17 to 0.10-0.14 s for the 50,010 calls of the 1M log's last day, 0.63-0.71 to
--- 0.52-0.60 s for the 247,503 of a one-day log).
-WITH per_repl AS (
+-- 0.52-0.60 s for the 247,503 of a one-day log). MATERIALIZED says what SQLite does by
+-- default with a CTE used twice: `parts` and `repls` then share the one read.
+WITH per_repl AS MATERIALIZED (
     SELECT
         session_id,
         answered_by,
